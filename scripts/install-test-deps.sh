@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The system packages the test suite drives for real: PostgreSQL and SIPp.
+# Installs only what is missing, so a second run costs nothing.
+set -euo pipefail
+
+need=()
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
+command -v sipp >/dev/null || need+=(sip-tester)
+command -v openssl >/dev/null || need+=(openssl)
+command -v runuser >/dev/null || need+=(util-linux)
+
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "missing system packages: ${need[*]} (run as root, or install them yourself)" >&2
+        exit 1
+    fi
+    echo "installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian's postinst may start a cluster where an init system exists; the tests make their own.
+if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+    useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+fi

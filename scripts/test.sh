@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs all the checks: ruff, mypy, then the whole suite.
+# Extra arguments go to pytest, e.g. scripts/test.sh -k seed -x
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-test-deps.sh
+bash scripts/setup.sh test
+
+echo "== ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "== mypy"
+.venv/bin/mypy
+echo "== pytest"
+.venv/bin/pytest "$@"

@@ -1,0 +1,1 @@
+"""The HTTP surface: REST under /api, OpenAPI documentation at /api/docs."""

@@ -1,0 +1,45 @@
+"""The HTTP application: every router under `/api`, one error shape, a body-size cap."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import RedirectResponse
+
+from callboard import __version__
+from callboard.api import devices, domains, errors, licenses, roles, session, tokens, users
+from callboard.api.limits import BodyLimitMiddleware
+from callboard.runtime import Runtime
+
+DESCRIPTION = """
+Callboard's provisioning and session API. Authenticate with a token in the
+`X-Webitel-Access` header, an `Authorization: Bearer` header, or the `access_token`
+query parameter. Every error answers `{id, status, detail, code}`.
+"""
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="Callboard",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    api = APIRouter(prefix="/api")
+    for module in (session, domains, roles, licenses, devices, users, tokens):
+        api.include_router(module.router)
+    app.include_router(api)
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/api/docs")
+
+    @app.get("/api/health", tags=["health"], summary="Liveness")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    errors.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
+    return app

@@ -1,0 +1,1 @@
+"""The directory: domains, users, roles, licenses, SIP devices and access tokens."""

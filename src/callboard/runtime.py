@@ -1,0 +1,49 @@
+"""The running node: settings, the database and the services every surface calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callboard.config import Settings
+from callboard.directory.auth import Authenticator, AuthLimits
+from callboard.directory.devices import DeviceService
+from callboard.directory.domains import DomainService
+from callboard.directory.licenses import LicenseService
+from callboard.directory.roles import RoleService
+from callboard.directory.tokens import TokenService
+from callboard.directory.users import UserService
+from callboard.store.database import Database
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    auth: Authenticator
+    domains: DomainService
+    users: UserService
+    devices: DeviceService
+    tokens: TokenService
+    roles: RoleService
+    licenses: LicenseService
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        db = Database(settings.effective_database_url)
+        limits = AuthLimits(
+            failures_per_account=settings.login_failures_per_account,
+            failures_per_source=settings.login_failures_per_source,
+            window_seconds=settings.auth_failure_window_seconds,
+            session_ttl_seconds=settings.session_ttl_seconds,
+        )
+        return cls(
+            settings=settings,
+            db=db,
+            auth=Authenticator(db, limits, settings.domain),
+            domains=DomainService(db),
+            users=UserService(db),
+            devices=DeviceService(db),
+            tokens=TokenService(db),
+            roles=RoleService(db),
+            licenses=LicenseService(db),
+        )

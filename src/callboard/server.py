@@ -1,0 +1,82 @@
+"""Running a node: migrate, bootstrap on first start, then serve HTTP (and, later, SIP)."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+import uvicorn
+
+from callboard.api.app import create_app
+from callboard.config import Settings
+from callboard.directory.bootstrap import NewDomain, create_tenant, is_fresh
+from callboard.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+async def prepare(settings: Settings) -> Runtime:
+    """Open the database, bring its schema up to date, and make a fresh install usable."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    runtime = Runtime.create(settings)
+    await runtime.db.migrate()
+    if await is_fresh(runtime.db):
+        made = await create_tenant(
+            runtime.db,
+            settings.domain,
+            admin_username=settings.admin_username,
+            admin_password=_secret(settings.admin_password),
+            admin_token=_secret(settings.admin_token),
+            root=True,
+            demo=settings.demo,
+        )
+        print_first_start(made, settings)
+    return runtime
+
+
+async def serve(settings: Settings) -> None:
+    runtime = await prepare(settings)
+    app = create_app(runtime)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        log_level=settings.log_level,
+        access_log=False,
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    click.echo(
+        f"Callboard is listening on {settings.http_url}  (API docs: {settings.http_url}/api/docs)"
+    )
+    try:
+        await server.serve()
+    finally:
+        await runtime.db.close()
+
+
+def print_first_start(made: NewDomain, settings: Settings) -> None:
+    """Shown once, on the first start: the only time these secrets are visible."""
+    lines = [
+        "",
+        "First start: created what you need to log in. These secrets are shown only now.",
+        f"  domain          {made.domain}",
+        f"  administrator   {made.admin_username} / {made.admin_password}",
+        f"  admin token     {made.admin_token}"
+        + ("  (from CALLBOARD_ADMIN_TOKEN)" if settings.admin_token else ""),
+        f"  license         {made.license_id}",
+    ]
+    for user in made.demo_users:
+        lines.append(
+            f"  demo user       {user.username} / {user.password}, extension {user.extension},"
+            f" SIP account {user.sip_account} / {user.sip_password}"
+        )
+    lines.append(f"  try: curl -H 'X-Webitel-Access: <admin token>' {settings.http_url}/api/users")
+    click.echo("\n".join(lines) + "\n")
+
+
+def _secret(value: object) -> str | None:
+    getter = getattr(value, "get_secret_value", None)
+    return getter() if getter else None
