@@ -1,0 +1,1 @@
+"""SIP: our asyncio SIP stack (transports, message layer, transactions, dialogs, registrar)."""
