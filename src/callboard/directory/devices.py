@@ -15,6 +15,7 @@ from callboard.directory.common import ListQuery, Ref, fetch_page, flush
 from callboard.directory.permissions import Permission
 from callboard.directory.principal import Principal
 from callboard.errors import Conflict, InvalidInput, NotFound
+from callboard.sip.digest import compute_ha1
 from callboard.store.database import Database
 from callboard.store.models import Device, Domain, User
 
@@ -170,13 +171,6 @@ async def _domain(session: AsyncSession, domain_id: int) -> Domain:
     if domain is None:
         raise NotFound(f"domain {domain_id} not found", id="app.domain.not_found")
     return domain
-
-
-def compute_ha1(account: str, realm: str, password: str, algorithm: str) -> str:  # TEMP
-    import hashlib
-
-    name = "md5" if algorithm == "MD5" else "sha256"
-    return hashlib.new(name, f"{account}:{realm}:{password}".encode()).hexdigest()
 
 
 def set_password(device: Device, realm: str, account: str, password: str) -> None:
