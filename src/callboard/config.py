@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
     admin_token: SecretStr | None = None
     demo: bool = True
+    secret_key: SecretStr | None = None
 
     session_ttl_seconds: int = 12 * 3600
     max_body_bytes: int = 1024 * 1024

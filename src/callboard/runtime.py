@@ -10,9 +10,20 @@ from callboard.directory.devices import DeviceService
 from callboard.directory.domains import DomainService
 from callboard.directory.licenses import LicenseService
 from callboard.directory.roles import RoleService
+from callboard.directory.telephony import DirectoryView
 from callboard.directory.tokens import TokenService
+from callboard.directory.trunks import TrunkService
 from callboard.directory.users import UserService
+from callboard.events.bus import EventBus
+from callboard.security.secretbox import SecretBox
 from callboard.store.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryChanged:
+    """Devices, users or trunks of these domains changed."""
+
+    domain_ids: frozenset[int]
 
 
 @dataclass
@@ -26,10 +37,25 @@ class Runtime:
     tokens: TokenService
     roles: RoleService
     licenses: LicenseService
+    trunks: TrunkService
+    bus: EventBus
+    directory: DirectoryView
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         db = Database(settings.effective_database_url)
+        bus = EventBus()
+        if settings.secret_key is not None:
+            secrets = SecretBox.from_key_text(settings.secret_key.get_secret_value())
+        else:
+            secrets = SecretBox.load_or_create(settings.data_dir / "secret.key")
+        directory = DirectoryView(db, secrets)
+
+        def directory_changed(domain_ids: frozenset[int]) -> None:
+            directory.invalidate()
+            bus.publish(DirectoryChanged(domain_ids))
+
+        db.on_directory_change = directory_changed
         limits = AuthLimits(
             failures_per_account=settings.login_failures_per_account,
             failures_per_source=settings.login_failures_per_source,
@@ -46,4 +72,7 @@ class Runtime:
             tokens=TokenService(db),
             roles=RoleService(db),
             licenses=LicenseService(db),
+            trunks=TrunkService(db, secrets),
+            bus=bus,
+            directory=directory,
         )

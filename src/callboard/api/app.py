@@ -6,7 +6,17 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import RedirectResponse
 
 from callboard import __version__
-from callboard.api import devices, domains, errors, licenses, roles, session, tokens, users
+from callboard.api import (
+    devices,
+    domains,
+    errors,
+    licenses,
+    roles,
+    session,
+    tokens,
+    trunks,
+    users,
+)
 from callboard.api.limits import BodyLimitMiddleware
 from callboard.runtime import Runtime
 
@@ -28,7 +38,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     api = APIRouter(prefix="/api")
-    for module in (session, domains, roles, licenses, devices, users, tokens):
+    for module in (session, domains, roles, licenses, devices, users, tokens, trunks):
         api.include_router(module.router)
     app.include_router(api)
 

@@ -12,7 +12,7 @@ from callboard.clock import now_ms
 from callboard.directory.common import ListQuery, fetch_page, flush
 from callboard.directory.principal import Principal
 from callboard.errors import Conflict, InvalidInput, NotFound
-from callboard.store.database import Database
+from callboard.store.database import Database, mark_changed
 from callboard.store.models import Domain
 
 _NAME = re.compile(
@@ -72,6 +72,7 @@ class DomainService:
     async def update(self, principal: Principal, domain_id: int, spec: DomainSpec) -> Domain:
         principal.require_root()
         async with self.db.transaction() as session:
+            mark_changed(session, domain_id)
             domain = await _load(session, domain_id)
             if spec.name is not None and spec.name != domain.name:
                 # The name is the SIP realm every stored digest HA1 was computed with.
@@ -90,6 +91,7 @@ class DomainService:
         if domain_id == principal.domain_id:
             raise Conflict("you cannot delete your own domain", id="app.domain.delete_self")
         async with self.db.transaction() as session:
+            mark_changed(session, domain_id)
             domain = await _load(session, domain_id)
             await session.delete(domain)
             return domain

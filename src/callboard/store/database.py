@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_CHANGED = "callboard.changed_domains"
 
 
 def normalise_url(url: str) -> str:
@@ -51,11 +52,16 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.on_directory_change: Callable[[frozenset[int]], None] | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self._sessions() as session, session.begin():
-            yield session
+        async with self._sessions() as session:
+            async with session.begin():
+                yield session
+            changed: set[int] | None = session.info.pop(_CHANGED, None)
+            if changed and self.on_directory_change is not None:
+                self.on_directory_change(frozenset(changed))
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
@@ -68,6 +74,12 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def mark_changed(session: AsyncSession, domain_id: int) -> None:
+    """Note that this transaction changed what telephony knows of a domain's directory
+    (devices, users, trunks); once it commits, `on_directory_change` hears of it."""
+    session.info.setdefault(_CHANGED, set()).add(domain_id)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -190,3 +190,95 @@ class AccessToken(Base):
     updated_by: Mapped[User | None] = relationship(foreign_keys=[updated_by_id], lazy="raise")
 
     __table_args__ = (Index("ix_access_tokens_user", "user_id"),)
+
+
+class Trunk(Base):
+    """A provider gateway: where calls to numbers go out, and where DID calls come in."""
+
+    __tablename__ = "trunks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(253))
+    port: Mapped[int | None] = mapped_column(Integer)
+    transport: Mapped[str] = mapped_column(String(8), default="udp")
+    username: Mapped[str | None] = mapped_column(String(100))
+    secret: Mapped[str | None] = mapped_column(String(500))
+    registration: Mapped[bool] = mapped_column(Boolean, default=False)
+    register_expires: Mapped[int] = mapped_column(Integer, default=600)
+    caller_id: Mapped[str | None] = mapped_column(String(64))
+    outbound_pattern: Mapped[str] = mapped_column(String(200), default="^\\+?[0-9]{3,}$")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+    numbers: Mapped[list[TrunkNumber]] = relationship(
+        back_populates="trunk",
+        lazy="raise",
+        cascade="all, delete-orphan",
+        order_by="TrunkNumber.id",
+    )
+
+    __table_args__ = (UniqueConstraint("domain_id", "name", name="uq_trunks_domain_name"),)
+
+
+class TrunkNumber(Base):
+    """An inbound number (DID) of a trunk, and the user its calls reach."""
+
+    __tablename__ = "trunk_numbers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
+    trunk_id: Mapped[int] = mapped_column(ForeignKey("trunks.id", ondelete="CASCADE"))
+    number: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    trunk: Mapped[Trunk] = relationship(back_populates="numbers", lazy="raise")
+
+    __table_args__ = (
+        UniqueConstraint("domain_id", "number", name="uq_trunk_numbers_domain_number"),
+    )
+
+
+class CallRecord(Base):
+    """One finished leg of a call: the call history."""
+
+    __tablename__ = "call_records"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(36))
+    parent_id: Mapped[str | None] = mapped_column(String(36))
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    direction: Mapped[str] = mapped_column(String(16))
+    from_number: Mapped[str] = mapped_column(String(128))
+    from_name: Mapped[str] = mapped_column(String(200), default="")
+    from_type: Mapped[str] = mapped_column(String(16))
+    from_user_id: Mapped[int | None] = mapped_column(Integer)
+    to_number: Mapped[str] = mapped_column(String(128))
+    to_name: Mapped[str] = mapped_column(String(200), default="")
+    to_type: Mapped[str] = mapped_column(String(16))
+    to_user_id: Mapped[int | None] = mapped_column(Integer)
+    destination: Mapped[str] = mapped_column(String(128))
+    sip_call_id: Mapped[str] = mapped_column(String(255))
+    trunk_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    answered_at: Mapped[int | None] = mapped_column(BigInteger)
+    bridged_at: Mapped[int | None] = mapped_column(BigInteger)
+    hangup_at: Mapped[int] = mapped_column(BigInteger)
+    duration: Mapped[int] = mapped_column(Integer)
+    bill_sec: Mapped[int] = mapped_column(Integer)
+    hold_sec: Mapped[int] = mapped_column(Integer, default=0)
+    cause: Mapped[str] = mapped_column(String(64))
+    sip_code: Mapped[int] = mapped_column(Integer)
+    hangup_by: Mapped[str] = mapped_column(String(16))
+    transfer_to: Mapped[str | None] = mapped_column(String(128))
+    variables: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        Index("ix_call_records_domain_created", "domain_id", "created_at"),
+        Index("ix_call_records_user_created", "user_id", "created_at"),
+        Index("ix_call_records_call", "call_id"),
+    )

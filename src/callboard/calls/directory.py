@@ -1,0 +1,77 @@
+"""What the call engine needs to know about the directory, and nothing more.
+
+The engine asks these questions on every call, so the implementation answers from
+memory and is told when the directory changes (see `callboard.directory.telephony`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """A SIP account and whoever owns it."""
+
+    device_id: int
+    domain_id: int
+    domain: str
+    account: str
+    ha1_md5: str
+    ha1_sha256: str
+    user_id: int | None
+    user_name: str
+    extension: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    user_id: int
+    domain_id: int
+    domain: str
+    name: str
+    extension: str | None
+    accounts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkInfo:
+    trunk_id: int
+    domain_id: int
+    domain: str
+    name: str
+    host: str
+    port: int | None
+    transport: str
+    username: str | None
+    password: str | None
+    registration: bool
+    register_expires: int
+    caller_id: str | None
+    outbound_pattern: str
+    priority: int
+
+
+class Directory(Protocol):
+    async def device(self, domain: str, account: str) -> DeviceInfo | None:
+        """The device `account` in the domain named `domain` (the SIP realm)."""
+        ...
+
+    async def user_by_extension(self, domain_id: int, extension: str) -> UserInfo | None: ...
+
+    async def user(self, user_id: int) -> UserInfo | None: ...
+
+    async def trunks(self, domain_id: int) -> tuple[TrunkInfo, ...]:
+        """The domain's enabled trunks, best first."""
+        ...
+
+    async def trunk_from(self, host: str) -> TrunkInfo | None:
+        """The trunk whose gateway is at `host` (an IP address), for inbound calls."""
+        ...
+
+    async def number_owner(self, domain_id: int, number: str) -> UserInfo | None:
+        """The user an inbound number (DID) reaches."""
+        ...
+
+    async def domain_id(self, domain: str) -> int | None: ...

@@ -1,0 +1,182 @@
+"""The directory as the call engine and the registrar see it: answered from memory.
+
+Every answer is cached (also "no such device", so a flood of unknown accounts does not
+reach the database) and the whole cache is dropped when the directory changes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from callboard.calls.directory import DeviceInfo, TrunkInfo, UserInfo
+from callboard.security.secretbox import SecretBox
+from callboard.store.database import Database
+from callboard.store.models import Device, Domain, Trunk, TrunkNumber, User
+
+T = TypeVar("T")
+
+
+class DirectoryView:
+    def __init__(self, db: Database, secrets: SecretBox, *, ttl: float = 30.0) -> None:
+        self.db = db
+        self.secrets = secrets
+        self.ttl = ttl
+        self._cache: dict[tuple[object, ...], tuple[float, object]] = {}
+
+    def invalidate(self) -> None:
+        self._cache.clear()
+
+    async def _cached(self, key: tuple[object, ...], load: Callable[[], Awaitable[T]]) -> T:
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]  # type: ignore[return-value]
+        value = await load()
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[key] = (now + self.ttl, value)
+        return value
+
+    async def domain_id(self, domain: str) -> int | None:
+        async def load() -> int | None:
+            async with self.db.transaction() as session:
+                return await session.scalar(
+                    select(Domain.id).where(Domain.name == domain, Domain.enabled)
+                )
+
+        return await self._cached(("domain", domain), load)
+
+    async def device(self, domain: str, account: str) -> DeviceInfo | None:
+        async def load() -> DeviceInfo | None:
+            async with self.db.transaction() as session:
+                row = (
+                    await session.execute(
+                        select(Device, Domain.name)
+                        .join(Domain, Domain.id == Device.domain_id)
+                        .where(Domain.name == domain, Domain.enabled, Device.account == account)
+                        .options(selectinload(Device.user))
+                    )
+                ).first()
+                if row is None:
+                    return None
+                device, domain_name = row
+                user = device.user if device.user is not None and device.user.enabled else None
+                return DeviceInfo(
+                    device_id=device.id,
+                    domain_id=device.domain_id,
+                    domain=domain_name,
+                    account=device.account,
+                    ha1_md5=device.ha1_md5,
+                    ha1_sha256=device.ha1_sha256,
+                    user_id=user.id if user else None,
+                    user_name=user.name if user else device.name,
+                    extension=user.extension if user else None,
+                )
+
+        return await self._cached(("device", domain, account), load)
+
+    async def user_by_extension(self, domain_id: int, extension: str) -> UserInfo | None:
+        async def load() -> UserInfo | None:
+            async with self.db.transaction() as session:
+                user = await session.scalar(
+                    select(User)
+                    .where(User.domain_id == domain_id, User.extension == extension, User.enabled)
+                    .options(selectinload(User.devices))
+                )
+                return await _user_info(session, user)
+
+        return await self._cached(("extension", domain_id, extension), load)
+
+    async def user(self, user_id: int) -> UserInfo | None:
+        async def load() -> UserInfo | None:
+            async with self.db.transaction() as session:
+                user = await session.scalar(
+                    select(User)
+                    .where(User.id == user_id, User.enabled)
+                    .options(selectinload(User.devices))
+                )
+                return await _user_info(session, user)
+
+        return await self._cached(("user", user_id), load)
+
+    async def number_owner(self, domain_id: int, number: str) -> UserInfo | None:
+        async def load() -> UserInfo | None:
+            async with self.db.transaction() as session:
+                user_id = await session.scalar(
+                    select(TrunkNumber.user_id).where(
+                        TrunkNumber.domain_id == domain_id, TrunkNumber.number == number
+                    )
+                )
+            return None if user_id is None else await self.user(user_id)
+
+        return await self._cached(("number", domain_id, number), load)
+
+    async def trunks(self, domain_id: int) -> tuple[TrunkInfo, ...]:
+        async def load() -> tuple[TrunkInfo, ...]:
+            async with self.db.transaction() as session:
+                rows = await session.execute(
+                    select(Trunk, Domain.name)
+                    .join(Domain, Domain.id == Trunk.domain_id)
+                    .where(Trunk.domain_id == domain_id, Trunk.enabled)
+                    .order_by(Trunk.priority.desc(), Trunk.id)
+                )
+                return tuple(self._trunk_info(trunk, name) for trunk, name in rows)
+
+        return await self._cached(("trunks", domain_id), load)
+
+    async def all_trunks(self) -> tuple[TrunkInfo, ...]:
+        async with self.db.transaction() as session:
+            rows = await session.execute(
+                select(Trunk, Domain.name)
+                .join(Domain, Domain.id == Trunk.domain_id)
+                .where(Trunk.enabled, Domain.enabled)
+                .order_by(Trunk.id)
+            )
+            return tuple(self._trunk_info(trunk, name) for trunk, name in rows)
+
+    async def trunk_from(self, host: str) -> TrunkInfo | None:
+        async def load() -> TrunkInfo | None:
+            for trunk in await self.all_trunks():
+                if trunk.host == host:
+                    return trunk
+            return None
+
+        return await self._cached(("trunk_from", host), load)
+
+    def _trunk_info(self, trunk: Trunk, domain: str) -> TrunkInfo:
+        return TrunkInfo(
+            trunk_id=trunk.id,
+            domain_id=trunk.domain_id,
+            domain=domain,
+            name=trunk.name,
+            host=trunk.host,
+            port=trunk.port,
+            transport=trunk.transport,
+            username=trunk.username,
+            password=self.secrets.open(trunk.secret) if trunk.secret else None,
+            registration=trunk.registration,
+            register_expires=trunk.register_expires,
+            caller_id=trunk.caller_id,
+            outbound_pattern=trunk.outbound_pattern,
+            priority=trunk.priority,
+        )
+
+
+async def _user_info(session: AsyncSession, user: User | None) -> UserInfo | None:
+    if user is None:
+        return None
+    domain = await session.get(Domain, user.domain_id)
+    return UserInfo(
+        user_id=user.id,
+        domain_id=user.domain_id,
+        domain=domain.name if domain else "",
+        name=user.name,
+        extension=user.extension,
+        accounts=tuple(device.account for device in user.devices),
+    )

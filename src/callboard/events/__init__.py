@@ -1,0 +1,1 @@
+"""Domain events and the bus every surface subscribes to."""
