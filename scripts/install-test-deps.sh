@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The system packages the test suite drives for real: PostgreSQL and SIPp.
+# The system packages the test suite drives for real: PostgreSQL, SIPp and the baresip softphone.
 # Installs only what is missing, so a second run costs nothing.
 set -euo pipefail
 
 need=()
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 command -v sipp >/dev/null || need+=(sip-tester)
+# baresip-core holds every module the tests load (ctrl_tcp, aubridge, ausine, g711);
+# the `baresip` metapackage would pull GTK, GStreamer and X11 as recommends.
+command -v baresip >/dev/null || need+=(baresip-core)
 command -v openssl >/dev/null || need+=(openssl)
 command -v runuser >/dev/null || need+=(util-linux)
 

@@ -17,7 +17,9 @@ from pydantic_settings import (
 class Settings(BaseSettings):
     """Every setting of a Callboard node. Each one is also `CALLBOARD_<NAME>` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="CALLBOARD_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="CALLBOARD_", extra="forbid", env_parse_none_str="none"
+    )
 
     host: str = "127.0.0.1"
     port: int = 8080
@@ -33,6 +35,17 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     demo: bool = True
     secret_key: SecretStr | None = None
+
+    sip: bool = True
+    sip_host: str | None = None
+    sip_advertised_host: str | None = None
+    sip_udp_port: int | None = 5060
+    sip_tcp_port: int | None = 5060
+    sip_tls_port: int | None = 5061
+    sip_ws_port: int | None = 5066
+    sip_wss_port: int | None = 7443
+    sip_provider_port: int | None = 5080
+    ring_timeout: float = 60.0
 
     session_ttl_seconds: int = 12 * 3600
     max_body_bytes: int = 1024 * 1024

@@ -40,6 +40,7 @@ class Runtime:
     trunks: TrunkService
     bus: EventBus
     directory: DirectoryView
+    secrets: SecretBox
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -75,4 +76,5 @@ class Runtime:
             trunks=TrunkService(db, secrets),
             bus=bus,
             directory=directory,
+            secrets=secrets,
         )

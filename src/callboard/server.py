@@ -11,6 +11,7 @@ from callboard.api.app import create_app
 from callboard.config import Settings
 from callboard.directory.bootstrap import NewDomain, create_tenant, is_fresh
 from callboard.runtime import Runtime
+from callboard.telephony import Telephony
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,9 @@ async def prepare(settings: Settings) -> Runtime:
 
 async def serve(settings: Settings) -> None:
     runtime = await prepare(settings)
+    telephony = Telephony(runtime) if settings.sip else None
+    if telephony is not None:
+        await telephony.start()
     app = create_app(runtime)
     config = uvicorn.Config(
         app,
@@ -54,6 +58,8 @@ async def serve(settings: Settings) -> None:
     try:
         await server.serve()
     finally:
+        if telephony is not None:
+            await telephony.stop()
         await runtime.db.close()
 
 

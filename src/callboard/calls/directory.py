@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from callboard.sip.authentication import SipCredentials
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
@@ -75,3 +77,20 @@ class Directory(Protocol):
         ...
 
     async def domain_id(self, domain: str) -> int | None: ...
+
+
+class DirectoryCredentials:
+    """The registrar's and authenticator's view of devices: HA1s by realm and account.
+
+    A device may also register under its user's extension (the web phone's URI is
+    `sip:<extension>@<domain>` while it authenticates as the account)."""
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+
+    async def lookup(self, realm: str, username: str) -> SipCredentials | None:
+        device = await self.directory.device(realm, username)
+        if device is None:
+            return None
+        aliases = frozenset({device.extension}) if device.extension else frozenset()
+        return SipCredentials(device.ha1_md5, device.ha1_sha256, owner=device, aliases=aliases)

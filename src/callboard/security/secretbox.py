@@ -7,6 +7,8 @@ made on first start in the data directory, readable only by its owner.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -22,6 +24,7 @@ class SecretBox:
         if len(key) != 32:
             raise ValueError("the secret key is 32 bytes")
         self._aead = AESGCM(key)
+        self._key = key
 
     @classmethod
     def from_key_text(cls, text: str) -> SecretBox:
@@ -37,6 +40,10 @@ class SecretBox:
         with os.fdopen(descriptor, "w") as file:
             file.write(base64.urlsafe_b64encode(key).decode())
         return cls(key)
+
+    def derive(self, purpose: str) -> bytes:
+        """A key for another purpose (e.g. signing SIP nonces), stable across restarts."""
+        return hmac.new(self._key, purpose.encode(), hashlib.sha256).digest()
 
     def seal(self, plaintext: str) -> str:
         nonce = secrets.token_bytes(12)

@@ -16,14 +16,16 @@ What it does, in the order of RFC 3261 §10.3:
    host of the Request-URI when the To host is not a domain served here. By default every
    host is its own realm; pass ``resolve_realm`` to map hosts (an IP address, an alias) to
    domain names, and to refuse unknown ones with ``404``.
-4. Digest authentication (RFC 3261 §22, RFC 8760): without valid credentials the answer
-   is ``401`` with two challenges, MD5 first (JsSIP answers the first challenge it sees,
-   and supports MD5 only) and SHA-256, both ``qop="auth"`` with a stateless nonce of the
-   :class:`~callboard.sip.digest.NonceManager`. A correct answer to an expired (or
-   foreign) nonce gets ``401`` with ``stale=TRUE``. An unknown account is checked against
-   a dummy HA1, so that it costs the same and answers the same as a wrong password; both
-   count as a failure of the source address. A nonce-count seen before for the same nonce
-   is a replay (``401 stale=TRUE``); that check is per process.
+4. Digest authentication (RFC 3261 §22, RFC 8760) by a
+   :class:`~callboard.sip.authentication.DigestAuthenticator` of the registrar flavour:
+   without valid credentials the answer is ``401`` with two challenges, MD5 first (JsSIP
+   answers the first challenge it sees, and supports MD5 only) and SHA-256, both
+   ``qop="auth"`` with a stateless nonce of the :class:`~callboard.sip.digest.NonceManager`.
+   A correct answer to an expired (or foreign) nonce gets ``401`` with ``stale=TRUE``. An
+   unknown account is checked against a dummy HA1, so that it costs the same and answers
+   the same as a wrong password; both count as a failure of the source address. A
+   nonce-count seen before for the same nonce is a replay (``401 stale=TRUE``); that
+   check is per process.
 5. The To user must be the authenticated account (or one of its
    :attr:`SipCredentials.aliases`) → else ``403``. Bindings are kept under the canonical
    AOR ``sip:<account>@<realm>`` whatever alias the phone used.
@@ -44,23 +46,20 @@ reason. Nothing secret (Authorization, nonces, HA1) is ever logged.
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from callboard.security.ratelimit import FailureLimiter
-from callboard.sip.digest import (
-    DigestChallenge,
-    DigestCredentials,
-    NonceManager,
-    NonceStatus,
-    parse_authorization,
-    verify_response,
+from callboard.sip.authentication import (
+    AuthenticationFailed,
+    CredentialSource,
+    DigestAuthenticator,
+    SipCredentials,
 )
+from callboard.sip.digest import NonceManager
 from callboard.sip.errors import BadExtension, SipParseError
 from callboard.sip.headers import parse_expires
 from callboard.sip.location import (
@@ -87,43 +86,7 @@ _log = logging.getLogger(__name__)
 
 #: Option tags the registrar supports (RFC 3327 Path, RFC 5626 outbound).
 SUPPORTED_OPTIONS = frozenset({"path", "outbound"})
-#: The digest algorithms offered, in the order the challenges are sent.
-_ALGORITHMS = ("MD5", "SHA-256")
 _MAX_USER_AGENT = 256
-
-
-@dataclass(frozen=True, slots=True)
-class SipCredentials:
-    """What the registrar needs to know about one SIP account (a device).
-
-    ``ha1_md5`` and ``ha1_sha256`` are ``H(account:realm:password)`` with each
-    algorithm (lower-case hex). ``owner`` is opaque to the SIP stack: it is stored in
-    every binding the account makes (a device id and a domain id, say) so that whoever
-    reads the bindings can map them back. ``aliases`` are other user parts the account
-    may register as (the extension of the user who owns a web phone, when the phone's
-    AOR is ``sip:<extension>@<domain>``); those bindings are kept under the account's AOR.
-    """
-
-    ha1_md5: str
-    ha1_sha256: str
-    owner: object = None
-    aliases: frozenset[str] = frozenset()
-
-    def ha1(self, algorithm: str) -> str | None:
-        name = algorithm.upper()
-        if name == "MD5":
-            return self.ha1_md5
-        if name == "SHA-256":
-            return self.ha1_sha256
-        return None
-
-
-class CredentialSource(Protocol):
-    """Where accounts come from (the device directory, in Callboard)."""
-
-    async def lookup(self, realm: str, username: str) -> SipCredentials | None:
-        """The credentials of account ``username`` in domain ``realm``, or None."""
-        ...
 
 
 #: ``resolve_realm(host)``: the realm (domain name) a To or Request-URI host belongs
@@ -167,39 +130,6 @@ class _Reply(Exception):
         self.response = response
 
 
-class _NonceCounts:
-    """The highest nonce-count seen per nonce, to refuse replayed credentials. Bounded:
-    the oldest entries go first."""
-
-    def __init__(self, ttl: float, limit: int, clock: Callable[[], float]) -> None:
-        self._ttl = ttl
-        self._limit = limit
-        self._clock = clock
-        self._seen: dict[str, tuple[int, float]] = {}
-
-    def fresh(self, nonce: str, count: int) -> bool:
-        """Record ``count`` for ``nonce``; False when it is not above the last one."""
-        now = self._clock()
-        seen = self._seen
-        while seen:
-            first = next(iter(seen))
-            if seen[first][1] > now - self._ttl and len(seen) < self._limit:
-                break
-            del seen[first]
-        entry = seen.get(nonce)
-        if entry is not None and count <= entry[0]:
-            return False
-        seen[nonce] = (count, entry[1] if entry is not None else now)
-        return True
-
-
-@dataclass(frozen=True, slots=True)
-class _Authenticated:
-    username: str
-    realm: str
-    credentials: SipCredentials
-
-
 class Registrar:
     """Answers REGISTER requests. See the module documentation for the rules."""
 
@@ -226,21 +156,19 @@ class Registrar:
             clock: a monotonic clock for the failure counts and the nonce counts.
         """
         self.config = config or RegistrarConfig()
-        self._credentials = credentials
         self._location = location
-        self._nonces = nonces
         self._failures = failures or FailureLimiter(
             self.config.max_failures, self.config.failure_window
         )
         self._resolve_realm = resolve_realm or _host_is_realm
-        self._clock = clock
-        self._nonce_counts = _NonceCounts(
-            self.config.nonce_count_ttl, self.config.nonce_count_limit, clock
-        )
-        # Checked against when the account is unknown: the same work as a real check.
-        self._dummy = SipCredentials(
-            hashlib.md5(secrets.token_bytes(16), usedforsecurity=False).hexdigest(),
-            hashlib.sha256(secrets.token_bytes(16)).hexdigest(),
+        self._authenticator = DigestAuthenticator(
+            credentials,
+            nonces,
+            proxy=False,
+            failures=self._failures,
+            nonce_count_ttl=self.config.nonce_count_ttl,
+            nonce_count_limit=self.config.nonce_count_limit,
+            clock=clock,
         )
 
     async def handle_register(self, request: SipRequest, flow: Flow) -> SipResponse:
@@ -249,7 +177,7 @@ class Registrar:
             raise ValueError(f"not a REGISTER: {request.method}")
         try:
             return await self._handle(request, flow)
-        except _Reply as reply:
+        except (_Reply, AuthenticationFailed) as reply:
             return reply.response
         except SipParseError as error:
             response = _respond(request, error.status, error.reason)
@@ -264,7 +192,7 @@ class Registrar:
 
     async def _handle(self, request: SipRequest, flow: Flow) -> SipResponse:
         source = flow.remote.host
-        if self._failures.retry_after(source, self._clock()):
+        if self._authenticator.blocked(source):
             return _respond(request, 403)
         validate_request(request, schemes=frozenset({"sip", "sips"}), supported=SUPPORTED_OPTIONS)
 
@@ -275,7 +203,7 @@ class Registrar:
         if not realms:
             return _respond(request, 404, "Domain Not Found")
 
-        authenticated = await self._authenticate(request, realms, source)
+        authenticated = await self._authenticator.authenticate(request, realms, source)
         credentials = authenticated.credentials
         if to_uri.user != authenticated.username and to_uri.user not in credentials.aliases:
             _log.info(
@@ -350,74 +278,6 @@ class Registrar:
                 realms.append(realm)
         return realms
 
-    async def _authenticate(
-        self, request: SipRequest, realms: list[str], source: str
-    ) -> _Authenticated:
-        """Authenticated credentials, or a :class:`_Reply` (401, 400, 500)."""
-        answer = _credentials_for(request, realms)
-        if answer is None:
-            raise _Reply(self._challenge(request, realms[0]))
-        realm = answer.realm
-        ha1_algorithm = answer.algorithm.upper()
-        if ha1_algorithm not in _ALGORITHMS:
-            # Not one we offered: no password was tried, so this is no failure.
-            raise _Reply(self._challenge(request, realm))
-        if not _uri_matches(answer.uri, request):
-            raise _Reply(_respond(request, 400, "Digest URI Does Not Match Request-URI"))
-
-        try:
-            found = await self._credentials.lookup(realm, answer.username)
-        except Exception:
-            _log.exception("looking up SIP account credentials failed")
-            raise _Reply(_respond(request, 500)) from None
-        credentials = found if found is not None else self._dummy
-        ha1 = credentials.ha1(ha1_algorithm) or ""
-        proven = (
-            verify_response(answer, ha1, request.method)
-            and answer.qop == "auth"
-            and found is not None
-        )
-        nonce_status = self._nonces.check(answer.nonce, realm)
-        if not proven:
-            self._failed(source, answer.username, realm)
-            raise _Reply(self._challenge(request, realm))
-        if nonce_status is not NonceStatus.VALID:
-            # The right password with an expired nonce (or one from before a restart).
-            raise _Reply(self._challenge(request, realm, stale=True))
-        count = answer.nonce_count
-        if count is None or not self._nonce_counts.fresh(answer.nonce, count):
-            _log.info("REGISTER from %s: replayed nonce-count for %r", source, answer.username)
-            raise _Reply(self._challenge(request, realm, stale=True))
-        self._failures.succeeded(source)
-        return _Authenticated(answer.username, realm, credentials)
-
-    def _failed(self, source: str, username: str, realm: str) -> None:
-        now = self._clock()
-        self._failures.failed(source, now)
-        retry_after = self._failures.retry_after(source, now)
-        if retry_after:
-            _log.warning(
-                "SIP authentication from %s failed %d times (last for %r@%r); "
-                "REGISTER blocked for %d s",
-                source,
-                self._failures.limit,
-                username,
-                realm,
-                retry_after,
-            )
-        else:
-            _log.info("SIP authentication from %s failed for %r@%r", source, username, realm)
-
-    def _challenge(self, request: SipRequest, realm: str, *, stale: bool = False) -> SipResponse:
-        response = _respond(request, 401)
-        nonce = self._nonces.issue(realm)
-        for algorithm in _ALGORITHMS:
-            challenge = DigestChallenge(
-                realm=realm, nonce=nonce, algorithm=algorithm, qop=("auth",), stale=stale
-            )
-            response.headers.add("WWW-Authenticate", str(challenge))
-        return response
-
     def _contacts(
         self, request: SipRequest, contacts: Sequence[NameAddress], outbound: bool
     ) -> list[ContactSpec]:
@@ -465,29 +325,6 @@ class Registrar:
             return False
         nearest = NameAddress.parse(path[-1]).uri
         return isinstance(nearest, SipUri) and "ob" in nearest.params
-
-
-def _credentials_for(request: SipRequest, realms: list[str]) -> DigestCredentials | None:
-    """The Digest credentials of the request for one of ``realms``; None when there are
-    none. A malformed Authorization header field is a 400."""
-    for value in request.headers.getall("authorization"):
-        try:
-            credentials = parse_authorization(value)
-        except SipParseError:
-            raise SipParseError("Malformed Authorization Header") from None
-        if credentials is not None and credentials.realm in realms:
-            return credentials
-    return None
-
-
-def _uri_matches(digest_uri: str, request: SipRequest) -> bool:
-    """RFC 3261 §22.4: the digest ``uri`` is the Request-URI (compared as URIs)."""
-    if digest_uri == str(request.uri):
-        return True
-    try:
-        return SipUri.parse(digest_uri) == request.uri
-    except SipParseError:
-        return False
 
 
 def _respond(request: SipRequest, status: int, reason: str | None = None) -> SipResponse:

@@ -1,0 +1,77 @@
+"""Just enough SDP (RFC 4566, RFC 3264) for a signalling-only B2BUA: what kind of media
+an offer asks for, whether it puts the call on hold, and whether it changed at all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+_DIRECTIONS = frozenset({"sendrecv", "sendonly", "recvonly", "inactive"})
+
+
+class MediaKind(StrEnum):
+    """What a peer can talk: WebRTC (ICE, DTLS-SRTP) or plain RTP/SRTP."""
+
+    WEBRTC = "webrtc"
+    RTP = "rtp"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    kind: MediaKind
+    direction: str
+    origin_version: str | None
+    has_audio: bool
+
+    @property
+    def holds(self) -> bool:
+        """An offer that stops the media coming to its sender (RFC 3264 §8.4)."""
+        return self.direction in ("sendonly", "inactive")
+
+
+def inspect(body: bytes) -> SessionInfo | None:
+    """Read an SDP body; None when it is not SDP."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text.startswith("v="):
+        return None
+    webrtc = False
+    has_audio = False
+    session_direction = "sendrecv"
+    media_direction: str | None = None
+    version: str | None = None
+    connection_zero = False
+    in_media = False
+    for line in text.splitlines():
+        if line.startswith("o="):
+            parts = line[2:].split()
+            if len(parts) >= 3:
+                version = f"{parts[1]} {parts[2]}"
+        elif line.startswith("m="):
+            in_media = True
+            parts = line[2:].split()
+            if len(parts) >= 3 and parts[0] == "audio":
+                has_audio = True
+                webrtc = webrtc or "SAVPF" in parts[2] or parts[2].startswith("UDP/TLS")
+        elif line.startswith("a="):
+            attribute = line[2:].strip()
+            if attribute in _DIRECTIONS:
+                if in_media:
+                    media_direction = media_direction or attribute
+                else:
+                    session_direction = attribute
+            elif attribute.startswith("fingerprint:") or attribute.startswith("ice-ufrag:"):
+                webrtc = True
+        elif line.startswith("c=") and line.split()[-1] in ("0.0.0.0", "::"):
+            connection_zero = True
+    direction = media_direction or session_direction
+    if connection_zero and direction == "sendrecv":
+        direction = "sendonly"  # RFC 2543 hold
+    return SessionInfo(
+        kind=MediaKind.WEBRTC if webrtc else MediaKind.RTP,
+        direction=direction,
+        origin_version=version,
+        has_audio=has_audio,
+    )

@@ -1,0 +1,95 @@
+"""The SIP side of a node: transports, endpoint, registrar, call engine, call history."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+
+from callboard.calls.directory import DirectoryCredentials
+from callboard.calls.engine import CallEngine, EngineConfig
+from callboard.calls.history import HistoryWriter
+from callboard.calls.routing import Router
+from callboard.config import Settings
+from callboard.runtime import Runtime
+from callboard.sip.authentication import DigestAuthenticator
+from callboard.sip.digest import NonceManager
+from callboard.sip.endpoint import Endpoint, EndpointConfig
+from callboard.sip.location import LocationService
+from callboard.sip.registrar import Registrar
+from callboard.sip.transport import (
+    ListenerConfig,
+    TransportKind,
+    TransportLayer,
+    server_ssl_context,
+)
+
+log = logging.getLogger(__name__)
+
+
+def listeners(settings: Settings) -> list[ListenerConfig]:
+    """The SIP listeners the settings ask for; TLS and WSS only with a certificate."""
+    host = settings.sip_host or settings.host
+    context: ssl.SSLContext | None = None
+    if settings.tls_cert is not None:
+        context = server_ssl_context(settings.tls_cert, settings.tls_key)
+    wanted: list[ListenerConfig] = []
+    for kind, port in (
+        (TransportKind.UDP, settings.sip_udp_port),
+        (TransportKind.TCP, settings.sip_tcp_port),
+        (TransportKind.WS, settings.sip_ws_port),
+        (TransportKind.UDP, settings.sip_provider_port),
+    ):
+        if port is not None:
+            wanted.append(ListenerConfig(kind, host, port))
+    if context is not None:
+        for kind, port in (
+            (TransportKind.TLS, settings.sip_tls_port),
+            (TransportKind.WSS, settings.sip_wss_port),
+        ):
+            if port is not None:
+                wanted.append(ListenerConfig(kind, host, port, ssl_context=context))
+    return wanted
+
+
+class Telephony:
+    def __init__(self, runtime: Runtime) -> None:
+        settings = runtime.settings
+        self.runtime = runtime
+        credentials = DirectoryCredentials(runtime.directory)
+        nonces = NonceManager(runtime.secrets.derive("sip-nonce"))
+        self.location = LocationService()
+        self.registrar = Registrar(credentials, self.location, nonces)
+        self.authenticator = DigestAuthenticator(credentials, nonces, proxy=True)
+        self.engine = CallEngine(
+            directory=runtime.directory,
+            router=Router(runtime.directory, self.location),
+            registrar=self.registrar,
+            authenticator=self.authenticator,
+            bus=runtime.bus,
+            config=EngineConfig(ring_timeout=settings.ring_timeout),
+        )
+        self.history = HistoryWriter(runtime.db, runtime.bus)
+        self.transport = TransportLayer(token_secret=runtime.secrets.derive("sip-flow"))
+        self.endpoint: Endpoint | None = None
+
+    async def start(self) -> None:
+        settings = self.runtime.settings
+        self.endpoint = Endpoint(
+            self.transport,
+            config=EndpointConfig(advertised_host=settings.sip_advertised_host),
+            tu=self.engine,
+        )
+        self.engine.attach(self.endpoint)
+        self.location.attach(self.transport)
+        self.location.start()
+        self.history.start()
+        await self.endpoint.start(listeners(settings))
+        for listener in self.transport.listeners:
+            log.info("SIP %s on %s", listener.kind.value, listener.address)
+
+    async def stop(self) -> None:
+        await self.engine.stop()
+        if self.endpoint is not None:
+            await self.endpoint.stop()
+        await self.location.stop()
+        await self.history.stop()
