@@ -52,6 +52,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         demo=False,
         login_failures_per_account=5,
         login_failures_per_source=20,
+        sip=False,
     )
 
 

@@ -11,6 +11,7 @@ from callboard.calls.history import HistoryWriter
 from callboard.calls.routing import Router
 from callboard.config import Settings
 from callboard.runtime import Runtime
+from callboard.security.ratelimit import FailureLimiter
 from callboard.sip.authentication import DigestAuthenticator
 from callboard.sip.digest import NonceManager
 from callboard.sip.endpoint import Endpoint, EndpointConfig
@@ -58,8 +59,10 @@ class Telephony:
         credentials = DirectoryCredentials(runtime.directory)
         nonces = NonceManager(runtime.secrets.derive("sip-nonce"))
         self.location = LocationService()
-        self.registrar = Registrar(credentials, self.location, nonces)
-        self.authenticator = DigestAuthenticator(credentials, nonces, proxy=True)
+        # One count of failed authentications per source, for REGISTER and INVITE alike.
+        failures = FailureLimiter(10, 300.0)
+        self.registrar = Registrar(credentials, self.location, nonces, failures=failures)
+        self.authenticator = DigestAuthenticator(credentials, nonces, proxy=True, failures=failures)
         self.engine = CallEngine(
             directory=runtime.directory,
             router=Router(runtime.directory, self.location),

@@ -1,11 +1,12 @@
-"""A real Callboard HTTP server on a free port, inside the test's event loop."""
+"""A real Callboard node on free ports, inside the test's event loop: HTTP and, when the
+settings ask for it, SIP on UDP, TCP, TLS, WS and WSS."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import uvicorn
 
@@ -13,6 +14,8 @@ from callboard.api.app import create_app
 from callboard.config import Settings
 from callboard.directory.bootstrap import NewDomain, create_tenant
 from callboard.runtime import Runtime
+from callboard.sip.transport import Address, TransportKind
+from callboard.telephony import Telephony
 
 
 @dataclass
@@ -20,6 +23,12 @@ class RunningServer:
     url: str
     runtime: Runtime
     root: NewDomain
+    telephony: Telephony | None = None
+    sip: dict[TransportKind, Address] = field(default_factory=dict)
+
+    def sip_address(self, kind: TransportKind = TransportKind.UDP) -> Address:
+        """Where the phones' SIP listener of `kind` is (the first one, not the trunk port)."""
+        return self.sip[kind]
 
 
 @contextlib.asynccontextmanager
@@ -29,6 +38,9 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
     root = await create_tenant(
         runtime.db, settings.domain, admin_username="admin", root=True, demo=False
     )
+    telephony = Telephony(runtime) if settings.sip else None
+    if telephony is not None:
+        await telephony.start()
     config = uvicorn.Config(
         create_app(runtime), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
     )
@@ -39,9 +51,15 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
             task.result()
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
+    running = RunningServer(f"http://127.0.0.1:{port}", runtime, root, telephony)
+    if telephony is not None:
+        for listener in telephony.transport.listeners:
+            running.sip.setdefault(listener.kind, listener.address)
     try:
-        yield RunningServer(f"http://127.0.0.1:{port}", runtime, root)
+        yield running
     finally:
         server.should_exit = True
         await task
+        if telephony is not None:
+            await telephony.stop()
         await runtime.db.close()

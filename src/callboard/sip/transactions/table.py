@@ -8,7 +8,6 @@ leave the table at once, so memory follows the number of live transactions.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 
 from callboard.sip.message import SipRequest
@@ -21,8 +20,6 @@ from callboard.sip.transactions.timers import TimerConfig
 from callboard.sip.transport import Flow
 
 __all__ = ["TransactionTable"]
-
-_log = logging.getLogger("callboard.sip.transactions")
 
 
 def _drop_response(transaction: ServerTransaction, data: bytes) -> None:
