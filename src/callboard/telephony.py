@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 
@@ -9,8 +10,9 @@ from callboard.calls.directory import DirectoryCredentials
 from callboard.calls.engine import CallEngine, EngineConfig
 from callboard.calls.history import HistoryWriter
 from callboard.calls.routing import Router
+from callboard.calls.trunk_registrations import TrunkRegistrations
 from callboard.config import Settings
-from callboard.runtime import Runtime
+from callboard.runtime import DirectoryChanged, Runtime
 from callboard.security.ratelimit import FailureLimiter
 from callboard.sip.authentication import DigestAuthenticator
 from callboard.sip.digest import NonceManager
@@ -74,6 +76,9 @@ class Telephony:
         self.history = HistoryWriter(runtime.db, runtime.bus)
         self.transport = TransportLayer(token_secret=runtime.secrets.derive("sip-flow"))
         self.endpoint: Endpoint | None = None
+        self.trunk_registrations: TrunkRegistrations | None = None
+        self._sync: asyncio.Task[None] | None = None
+        self._dirty = False
 
     async def start(self) -> None:
         settings = self.runtime.settings
@@ -89,8 +94,27 @@ class Telephony:
         await self.endpoint.start(listeners(settings))
         for listener in self.transport.listeners:
             log.info("SIP %s on %s", listener.kind.value, listener.address)
+        self.trunk_registrations = TrunkRegistrations(self.endpoint)
+        await self._sync_trunks()
+        self.runtime.bus.subscribe(DirectoryChanged, self._directory_changed)
+
+    def _directory_changed(self, _event: DirectoryChanged) -> None:
+        self._dirty = True
+        if self._sync is None or self._sync.done():
+            self._sync = asyncio.create_task(self._follow_directory())
+
+    async def _follow_directory(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            await self._sync_trunks()
+
+    async def _sync_trunks(self) -> None:
+        if self.trunk_registrations is not None:
+            await self.trunk_registrations.sync(await self.runtime.directory.all_trunks())
 
     async def stop(self) -> None:
+        if self.trunk_registrations is not None:
+            await self.trunk_registrations.stop()
         await self.engine.stop()
         if self.endpoint is not None:
             await self.endpoint.stop()
