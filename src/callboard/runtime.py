@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 
 from callboard.config import Settings
 from callboard.directory.auth import Authenticator, AuthLimits
@@ -15,6 +16,8 @@ from callboard.directory.tokens import TokenService
 from callboard.directory.trunks import TrunkService
 from callboard.directory.users import UserService
 from callboard.events.bus import EventBus
+from callboard.realtime.hub import Hub
+from callboard.realtime.live import LiveCalls
 from callboard.security.secretbox import SecretBox
 from callboard.store.database import Database
 
@@ -41,16 +44,21 @@ class Runtime:
     bus: EventBus
     directory: DirectoryView
     secrets: SecretBox
+    hub: Hub
+    live: LiveCalls
+    node_id: str = field(default_factory=lambda: f"callboard-{secrets.token_hex(4)}")
+    #: Where web phones register (the SIP WebSocket listener), once SIP is up.
+    web_phone_url: str | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         db = Database(settings.effective_database_url)
         bus = EventBus()
         if settings.secret_key is not None:
-            secrets = SecretBox.from_key_text(settings.secret_key.get_secret_value())
+            box = SecretBox.from_key_text(settings.secret_key.get_secret_value())
         else:
-            secrets = SecretBox.load_or_create(settings.data_dir / "secret.key")
-        directory = DirectoryView(db, secrets)
+            box = SecretBox.load_or_create(settings.data_dir / "secret.key")
+        directory = DirectoryView(db, box)
 
         def directory_changed(domain_ids: frozenset[int]) -> None:
             directory.invalidate()
@@ -73,8 +81,10 @@ class Runtime:
             tokens=TokenService(db),
             roles=RoleService(db),
             licenses=LicenseService(db),
-            trunks=TrunkService(db, secrets),
+            trunks=TrunkService(db, box),
             bus=bus,
             directory=directory,
-            secrets=secrets,
+            secrets=box,
+            hub=Hub(bus),
+            live=LiveCalls(bus),
         )

@@ -94,9 +94,21 @@ class Telephony:
         await self.endpoint.start(listeners(settings))
         for listener in self.transport.listeners:
             log.info("SIP %s on %s", listener.kind.value, listener.address)
+        self.runtime.web_phone_url = self._web_phone_url()
         self.trunk_registrations = TrunkRegistrations(self.endpoint)
         await self._sync_trunks()
         self.runtime.bus.subscribe(DirectoryChanged, self._directory_changed)
+
+    def _web_phone_url(self) -> str | None:
+        """The SIP WebSocket address web phones are told to use (secure when there is one)."""
+        for kind, scheme in ((TransportKind.WSS, "wss"), (TransportKind.WS, "ws")):
+            for listener in self.transport.listeners:
+                if listener.kind is kind:
+                    address = (
+                        self.endpoint.local_address(kind) if self.endpoint else listener.address
+                    )
+                    return f"{scheme}://{address}"
+        return None
 
     def _directory_changed(self, _event: DirectoryChanged) -> None:
         self._dirty = True

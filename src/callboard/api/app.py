@@ -18,6 +18,7 @@ from callboard.api import (
     users,
 )
 from callboard.api.limits import BodyLimitMiddleware
+from callboard.compat.webitel import socket as webitel_socket
 from callboard.runtime import Runtime
 
 DESCRIPTION = """
@@ -49,6 +50,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.get("/api/health", tags=["health"], summary="Liveness")
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    for path in ("/websocket", "/ws/websocket", "/ws//websocket", "//websocket"):
+        app.add_api_websocket_route(path, webitel_socket.websocket_endpoint)
 
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)

@@ -105,6 +105,19 @@ class DirectoryView:
 
         return await self._cached(("user", user_id), load)
 
+    async def web_device(self, user_id: int) -> DeviceInfo | None:
+        """The device a user's web phone registers as: the default one, else the first."""
+        async with self.db.transaction() as session:
+            user = await session.scalar(
+                select(User).where(User.id == user_id).options(selectinload(User.devices))
+            )
+            if user is None or not user.devices:
+                return None
+            chosen = next((d for d in user.devices if d.id == user.default_device_id), None)
+            device = chosen or user.devices[0]
+            domain = await session.get(Domain, user.domain_id)
+        return await self.device(domain.name if domain else "", device.account)
+
     async def number_owner(self, domain_id: int, number: str) -> UserInfo | None:
         async def load() -> UserInfo | None:
             async with self.db.transaction() as session:

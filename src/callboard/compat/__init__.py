@@ -1,0 +1,1 @@
+"""Compatibility surfaces: other vendors' client protocols over Callboard's events."""

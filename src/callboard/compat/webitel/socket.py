@@ -1,0 +1,267 @@
+"""The WebSocket API the published `webitel-sdk` client speaks (`<endpoint>/websocket`).
+
+Every client frame is a request `{seq, action, data?}` answered exactly once with
+`{status: "OK", seq_reply, data?}` or `{status: "FAIL", seq_reply, error}`; events go out
+as `{event, data, seq}` where `seq` is the user's own event sequence. The first request
+must be `authentication_challenge`: it gets `hello` first, then its reply, as the
+Webitel engine does (the SDK acts on `hello`).
+
+Outgoing frames pass through one bounded queue per connection: a client that does not
+read fast enough is disconnected rather than waited for; on reconnect it asks for what
+it missed with `events_since`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from callboard import __version__
+from callboard.compat.webitel.calls import call_event, call_item
+from callboard.directory.principal import Principal
+from callboard.errors import AppError, InvalidInput, LicenseRequired
+from callboard.realtime.hub import UserEvent
+from callboard.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+AUTH_TIMEOUT = 20.0
+PING_INTERVAL_MS = 30_000
+QUEUE_LIMIT = 2000
+
+Handler = Callable[["WebitelSession", dict[str, Any]], Awaitable[dict[str, Any] | None]]
+
+
+class SlowClient(Exception):
+    pass
+
+
+def _error(detail: str, id: str, code: int = 400) -> dict[str, Any]:
+    return {"id": id, "status": HTTPStatus(code).phrase, "detail": detail, "code": code}
+
+
+class WebitelSession:
+    def __init__(self, websocket: WebSocket, runtime: Runtime) -> None:
+        self.websocket = websocket
+        self.runtime = runtime
+        self.sock_id = f"sock-{secrets.token_hex(8)}"
+        self.principal: Principal | None = None
+        self._outbox: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_LIMIT)
+        self._closing = False
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _put(self, frame: dict[str, Any]) -> bool:
+        if self._closing:
+            return False
+        try:
+            self._outbox.put_nowait(json.dumps(frame, separators=(",", ":")) + "\n")
+        except asyncio.QueueFull:
+            log.warning("webitel socket %s: client too slow, disconnecting", self.sock_id)
+            self._close_soon()
+            return False
+        return True
+
+    def _close_soon(self) -> None:
+        self._closing = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._outbox.put_nowait(None)
+
+    async def _writer(self) -> None:
+        while True:
+            text = await self._outbox.get()
+            if text is None:
+                await self.websocket.close(code=1011)
+                return
+            await self.websocket.send_text(text)
+
+    def _on_user_event(self, numbered: UserEvent) -> bool:
+        payload = call_event(numbered.event, self.runtime.node_id)
+        if payload is None:
+            return True
+        return self._put({"event": "call", "data": payload, "seq": numbered.seq})
+
+    # -- the connection ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.websocket.accept()
+        writer = asyncio.create_task(self._writer())
+        try:
+            await asyncio.wait_for(self._authenticate_first(), AUTH_TIMEOUT)
+            while not self._closing:
+                await self._handle(await self.websocket.receive_text())
+        except (TimeoutError, WebSocketDisconnect):
+            pass
+        finally:
+            if self.principal is not None:
+                self.runtime.hub.unsubscribe(self.principal.user_id, self._on_user_event)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+
+    async def _authenticate_first(self) -> None:
+        while self.principal is None:
+            await self._handle(await self.websocket.receive_text())
+
+    async def _handle(self, text: str) -> None:
+        if text.strip("\x00") == "":
+            return  # keep-alive
+        try:
+            message = json.loads(text)
+        except json.JSONDecodeError:
+            log.info("webitel socket %s: a frame that is not JSON", self.sock_id)
+            return
+        if not isinstance(message, dict):
+            return
+        seq = message.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq <= 0:
+            return
+        action = message.get("action")
+        data = message.get("data")
+        if data is None:
+            data = {}
+        if not isinstance(action, str) or not isinstance(data, dict):
+            self._fail(seq, _error("bad request", "api.web_socket_router.bad_request.app_error"))
+            return
+        if self.principal is None and action != "authentication_challenge":
+            self._fail(
+                seq, _error("authenticate first", "api.web_socket_router.not_authenticated", 401)
+            )
+            return
+        handler = ACTIONS.get(action)
+        if handler is None:
+            self._fail(
+                seq,
+                _error(f"unknown action {action}", "api.web_socket_router.bad_action.app_error"),
+            )
+            return
+        try:
+            reply = await handler(self, data)
+        except AppError as error:
+            self._fail(seq, error.as_dict())
+            return
+        except Exception:
+            log.exception("webitel socket %s: %s failed", self.sock_id, action)
+            self._fail(seq, _error("internal error", "app.internal.error", 500))
+            return
+        frame: dict[str, Any] = {"status": "OK", "seq_reply": seq}
+        if reply is not None:
+            frame["data"] = reply
+        self._put(frame)
+
+    def _fail(self, seq: int, error: dict[str, Any]) -> None:
+        self._put({"status": "FAIL", "seq_reply": seq, "error": error})
+
+    # -- actions -------------------------------------------------------------------------
+
+    async def authentication_challenge(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        if self.principal is not None:
+            raise InvalidInput("already authenticated", id="api.web_socket_router.auth.app_error")
+        token = data.get("token")
+        if not isinstance(token, str) or not token:
+            raise InvalidInput("a token is required", id="api.web_socket_router.auth.app_error")
+        client = self.websocket.client
+        principal = await self.runtime.auth.authenticate(
+            token, client.host if client else "unknown"
+        )
+        if not principal.licensed and not principal.is_root:
+            raise LicenseRequired("the user has no valid product license")
+        self.principal = principal
+        self._put({"event": "hello", "data": self._hello(principal), "seq": 0})
+        self.runtime.hub.subscribe(principal.user_id, self._on_user_event)
+        return None
+
+    def _hello(self, principal: Principal) -> dict[str, Any]:
+        now = int(time.time() * 1000)
+        return {
+            "server_node_id": self.runtime.node_id,
+            "server_build_commit": "",
+            "server_version": __version__,
+            "server_time": now,
+            "sock_id": self.sock_id,
+            "session": {
+                "id": principal.token_id,
+                "name": principal.name,
+                "domain_id": principal.domain_id,
+                "domain_name": principal.domain_name,
+                "expire": principal.expires_at or now + 365 * 24 * 3600 * 1000,
+                "user_id": principal.user_id,
+                "role_ids": list(principal.role_ids),
+                "token": principal.token,
+                "scopes": [],
+            },
+            "use_cc": True,
+            "use_chat": False,
+            "ping_interval": PING_INTERVAL_MS,
+        }
+
+    async def ping(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {"pong": 1}
+
+    async def subscribe_call(self, data: dict[str, Any]) -> dict[str, Any]:
+        assert self.principal is not None
+        live = self.runtime.live.of_user(self.principal.user_id)
+        return {"items": [call_item(leg, self.runtime.node_id) for leg in live]}
+
+    async def events_since(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Callboard's addition: the events after `seq`, to resume after a reconnect."""
+        assert self.principal is not None
+        seq = data.get("seq", 0)
+        if not isinstance(seq, int) or seq < 0:
+            raise InvalidInput("seq is a number from 0")
+        missed = self.runtime.hub.since(self.principal.user_id, seq)
+        if missed is None:
+            raise InvalidInput("those events are no longer kept", id="app.events.gone")
+        items = []
+        for numbered in missed:
+            payload = call_event(numbered.event, self.runtime.node_id)
+            if payload is not None:
+                items.append({"event": "call", "data": payload, "seq": numbered.seq})
+        return {"items": items, "last_seq": self.runtime.hub.last_seq(self.principal.user_id)}
+
+    async def user_default_device(self, data: dict[str, Any]) -> dict[str, Any]:
+        assert self.principal is not None
+        device = await self.runtime.directory.web_device(self.principal.user_id)
+        if device is None:
+            raise InvalidInput("the user has no device", id="app.device.not_found")
+        if self.runtime.web_phone_url is None:
+            raise InvalidInput("no SIP WebSocket listener", id="app.device.no_server")
+        extension = device.extension or device.account
+        return {
+            "server": self.runtime.web_phone_url,
+            "extension": extension,
+            "realm": device.domain,
+            "uri": f"sip:{extension}@{device.domain}",
+            "authorization_user": device.account,
+            "display_name": device.user_name,
+            "ha1": device.ha1_md5,
+        }
+
+    async def accepted(self, data: dict[str, Any]) -> None:
+        return None
+
+
+ACTIONS: dict[str, Handler] = {
+    "authentication_challenge": WebitelSession.authentication_challenge,
+    "ping": WebitelSession.ping,
+    "subscribe_call": WebitelSession.subscribe_call,
+    "events_since": WebitelSession.events_since,
+    "user_default_device": WebitelSession.user_default_device,
+    "un_subscribe_call": WebitelSession.accepted,
+    "subscribe_users_status": WebitelSession.accepted,
+    "un_subscribe_users_status": WebitelSession.accepted,
+}
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    runtime: Runtime = websocket.app.state.runtime
+    await WebitelSession(websocket, runtime).run()
