@@ -26,3 +26,23 @@ fi
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
     useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
 fi
+
+# JsSIP (the web phone's SIP stack) for tests/integration/test_jssip.py: Node.js 20 or newer
+# (a global WebSocket), and the npm modules pinned in tests/support/jssip/package-lock.json.
+# `npm ci` runs again only when node_modules is missing or the lockfile changed.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "missing Node.js and npm: the JsSIP tests need Node.js 20 or newer" >&2
+    exit 1
+fi
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+    echo "Node.js $(node --version) is too old: the JsSIP tests need Node.js 20 or newer" >&2
+    exit 1
+fi
+jssip="$(dirname "$0")/../tests/support/jssip"
+lock_sum="$(sha256sum "$jssip/package-lock.json" | cut -d' ' -f1)"
+stamp="$jssip/node_modules/.installed-lock"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
+    echo "installing the JsSIP test harness's npm modules"
+    npm ci --prefix "$jssip" --no-audit --no-fund --loglevel=error
+    echo "$lock_sum" >"$stamp"
+fi

@@ -18,7 +18,7 @@ from callboard.sip.authentication import DigestAuthenticator
 from callboard.sip.digest import NonceManager
 from callboard.sip.endpoint import Endpoint, EndpointConfig
 from callboard.sip.location import LocationService
-from callboard.sip.registrar import Registrar
+from callboard.sip.registrar import Registrar, RegistrarConfig
 from callboard.sip.transport import (
     ListenerConfig,
     TransportKind,
@@ -54,6 +54,10 @@ def listeners(settings: Settings) -> list[ListenerConfig]:
     return wanted
 
 
+#: The digest algorithms phones are challenged with (see `Telephony`).
+PHONE_DIGEST = ("MD5",)
+
+
 class Telephony:
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
@@ -63,8 +67,16 @@ class Telephony:
         self.location = LocationService()
         # One count of failed authentications per source, for REGISTER and INVITE alike.
         failures = FailureLimiter(10, 300.0)
-        self.registrar = Registrar(credentials, self.location, nonces, failures=failures)
-        self.authenticator = DigestAuthenticator(credentials, nonces, proxy=True, failures=failures)
+        # MD5 challenges only: phones that meet a second (SHA-256) challenge may fail on
+        # it rather than skip it (baresip 1.0's libre gives up with ENOSYS), and every
+        # phone and browser answers MD5. The SHA-256 HA1s are kept for the day it is on.
+        registrar = RegistrarConfig(algorithms=PHONE_DIGEST)
+        self.registrar = Registrar(
+            credentials, self.location, nonces, config=registrar, failures=failures
+        )
+        self.authenticator = DigestAuthenticator(
+            credentials, nonces, proxy=True, failures=failures, algorithms=PHONE_DIGEST
+        )
         self.engine = CallEngine(
             directory=runtime.directory,
             router=Router(runtime.directory, self.location),

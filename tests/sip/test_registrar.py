@@ -156,9 +156,9 @@ class JsSip:
         return message
 
     def answer(self, response: SipResponse, expires: int = 90) -> SipRequest:
-        """JsSIP's reaction to a 401: take the first challenge, answer it with the HA1."""
+        """JsSIP's reaction to a 401: take the (last) challenge, answer it with the HA1."""
         assert response.status == 401
-        challenge = parse_challenge(response.headers.getall("www-authenticate")[0])
+        challenge = parse_challenge(response.headers.getall("www-authenticate")[-1])
         assert challenge.realm == self.domain, "JsSIP refuses a realm other than its own"
         assert challenge.algorithm == "MD5", "JsSIP only does MD5"
         assert "auth" in challenge.qop
@@ -237,8 +237,11 @@ async def send(harness: Harness, request: SipRequest, flow: FakeFlow) -> SipResp
 async def desk_phone_login(
     harness: Harness, flow: FakeFlow, *, cseq: int = 1, **kwargs: Any
 ) -> SipResponse:
-    """REGISTER → 401 → REGISTER with credentials; returns the second response."""
+    """REGISTER → 401 → REGISTER with credentials; returns the second response (or the
+    first, when the request is refused before any challenge: a malformed Contact)."""
     first = await send(harness, desk_phone_register(cseq=cseq, **kwargs), flow)
+    if first.status == 400:
+        return first
     assert first.status == 401
     authorization = authorize(first)
     return await send(
@@ -269,13 +272,13 @@ class TestJsSip:
         flow = ws_flow()
         first = await send(harness, phone.register(), flow)
         assert (first.status, first.reason) == (401, "Unauthorized")
-        md5, sha256 = challenges(first)
-        assert (md5.algorithm, sha256.algorithm) == ("MD5", "SHA-256")
-        for challenge in (md5, sha256):
-            assert challenge.realm == DOMAIN
-            assert challenge.qop == ("auth",)
-            assert not challenge.stale
-        assert md5.nonce == sha256.nonce
+        # Over WebSocket, MD5 only: JsSIP keeps the LAST challenge header of a response
+        # and gives up on SHA-256 (tests/integration/test_jssip.py runs the real JsSIP).
+        [md5] = challenges(first)
+        assert md5.algorithm == "MD5"
+        assert md5.realm == DOMAIN
+        assert md5.qop == ("auth",)
+        assert not md5.stale
         assert harness.directory.lookups == []  # nothing looked up before credentials
 
         second = await send(harness, phone.answer(first), flow)

@@ -179,14 +179,15 @@ def free_port(*, span: int = 1, even: bool = False, tcp: bool = True) -> int:
     raise RuntimeError("could not find a free port on 127.0.0.1")
 
 
-def _bound_ports(kind: Literal["udp", "tcp"]) -> set[int]:
-    """Ports bound on 127.0.0.1 or 0.0.0.0 (UDP), or listening there (TCP), from /proc."""
+def _bound_ports(kind: Literal["udp", "tcp"], ip: str = LOCALHOST) -> set[int]:
+    """Ports bound on `ip` or 0.0.0.0 (UDP), or listening there (TCP), from /proc."""
     found: set[int] = set()
+    wanted = (f"{int.from_bytes(socket.inet_aton(ip), 'little'):08X}", "00000000")
     with contextlib.suppress(FileNotFoundError):
         for line in Path(f"/proc/net/{kind}").read_text().splitlines()[1:]:
             fields = line.split()
             address, port = fields[1].split(":")
-            if address not in ("0100007F", "00000000"):
+            if address not in wanted:
                 continue
             if kind == "tcp" and fields[3] != "0A":  # LISTEN
                 continue
@@ -364,6 +365,9 @@ class SippOptions:
     rtp_echo: bool = False
     trace_messages: bool = True
     extra_args: Sequence[str] = ()
+    #: The address SIPp binds and puts in its messages (-i): another loopback address
+    #: such as 127.0.0.2 plays a peer at a distinct IP (a trunk provider).
+    local_ip: str = LOCALHOST
 
     @property
     def name(self) -> str:
@@ -436,7 +440,7 @@ def build_command(
         "-t",
         _TRANSPORT_MODE[o.transport],
         "-i",
-        LOCALHOST,
+        o.local_ip,
         "-bind_local",
         "-p",
         str(local_port),
@@ -525,6 +529,7 @@ class StartOptions(TypedDict, total=False):
     trace_messages: bool
     extra_args: Sequence[str]
     wait_listening: bool | None
+    local_ip: str
 
 
 # --------------------------------------------------------------------------- processes
@@ -571,7 +576,7 @@ class SippProcess:
     @property
     def address(self) -> str:
         """host:port where this SIPp listens: the target for calls to a plain UAS."""
-        return f"{LOCALHOST}:{self.local_port}"
+        return f"{self.options.local_ip}:{self.local_port}"
 
     @property
     def running(self) -> bool:
@@ -644,7 +649,7 @@ class SippProcess:
         """Wait until SIPp has bound its SIP port (UDP) or listens on it (TCP, TLS)."""
         kind: Literal["udp", "tcp"] = "udp" if self.options.transport == "udp" else "tcp"
         deadline = time.monotonic() + within
-        while self.local_port not in _bound_ports(kind):
+        while self.local_port not in _bound_ports(kind, self.options.local_ip):
             if not self.running:
                 await self._process.wait()
                 raise SippFailed(
@@ -790,12 +795,15 @@ class Sipp:
         trace_messages: bool = True,
         extra_args: Sequence[str] = (),
         wait_listening: bool | None = None,
+        local_ip: str = LOCALHOST,
     ) -> SippProcess:
         """Start SIPp in the background.
 
         `target` is "host:port" (None for a UAS that only answers). `calls` is -m (None:
         run until stopped). `wait_listening` (default: when there is no target) returns
         only once the SIP port is bound, so a UAC started next cannot race it.
+        `local_ip` is SIPp's own address (-i), 127.0.0.1 unless another loopback
+        address must play a distinct peer.
         """
         if transport == "tls" and not sipp_has_tls():
             raise SippUnavailable(
@@ -831,6 +839,7 @@ class Sipp:
             rtp_echo=rtp_echo,
             trace_messages=trace_messages,
             extra_args=tuple(extra_args),
+            local_ip=local_ip,
         )
         process = await self._spawn(options)
         if wait_listening is None:
@@ -995,6 +1004,7 @@ class SippAgent:
         recv_timeout_ms: int = 30_000,
         timeout_s: float = 300.0,
         register_timeout: float = 10.0,
+        rtp_echo: bool = False,
     ) -> SippProcess:
         """Answer incoming calls with a UAS scenario, in the background.
 
@@ -1002,6 +1012,8 @@ class SippAgent:
         and this returns once the registrar said 200; INVITEs then run `scenario` as
         SIPp's out-of-call scenario, on the same socket. Without `server` it is a plain
         UAS on our local port (`calls` of them, or until stopped), for direct calls.
+        `rtp_echo` sends the caller's RTP back to it (SIPp's -rtp_echo), so a softphone
+        hears its own DTMF.
         """
         if server is None:
             return await self.sipp.start(
@@ -1013,6 +1025,7 @@ class SippAgent:
                 duration_ms=duration_ms,
                 recv_timeout_ms=recv_timeout_ms,
                 timeout_s=timeout_s,
+                rtp_echo=rtp_echo,
             )
         process = await self.sipp.start(
             "uas_register_then_answer.xml",
@@ -1030,6 +1043,7 @@ class SippAgent:
             recv_timeout_ms=recv_timeout_ms,
             timeout_s=timeout_s,
             wait_listening=False,
+            rtp_echo=rtp_echo,
         )
         await process.wait_for_log(REGISTERED, within=register_timeout)
         return process

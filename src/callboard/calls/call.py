@@ -371,10 +371,7 @@ class Call:
     def _outbound_failed(self, leg: OutboundLeg, status: int) -> None:
         cause = cause_from_sip(status)
         if self._referrer is not None:
-            self._end_leg(leg, cause, status, "callee")
-            self.pending = None
-            self._notify_referrer(status, final=True)
-            self._referrer = None
+            self._transfer_failed(leg, cause, status, "callee")
             return
         self.fail(cause, status, by="callee")
 
@@ -384,12 +381,20 @@ class Call:
             return
         self._cancel_forks(leg)
         if self._referrer is not None:
-            self._end_leg(leg, HangupCause.NO_ANSWER, 480, "system")
-            self.pending = None
-            self._notify_referrer(480, final=True)
-            self._referrer = None
+            self._transfer_failed(leg, HangupCause.NO_ANSWER, 480, "system")
             return
         self.fail(HangupCause.NO_ANSWER, 480, by="system")
+
+    def _transfer_failed(self, leg: OutboundLeg, cause: HangupCause, status: int, by: str) -> None:
+        """The transfer target did not answer: the referrer hears why. If the referrer
+        already hung up, the transferee has nobody left to talk to."""
+        referrer = self._referrer
+        self._end_leg(leg, cause, status, by)
+        self.pending = None
+        self._notify_referrer(status, final=True)
+        self._referrer = None
+        if referrer is not None and referrer.ended:
+            self.hangup(None, cause, status, by=by)
 
     def _cancel_forks(self, leg: OutboundLeg) -> None:
         for fork in leg.forks:
@@ -452,16 +457,22 @@ class Call:
         leg.end(now_ms())
         if dialog is not None:
             self.engine.unregister_dialog(dialog)
-        callee = self.pending.party if self.pending is not None else leg.party
-        if self.bridge is not None:
-            callee = self.bridge[1].party
-        caller = self.caller.party
-        record = leg.record(
-            cause, sip_code, by, caller, callee if leg is self.caller else leg.party
-        )
+        caller, callee = self._parties(leg)
+        record = leg.record(cause, sip_code, by, caller, callee)
         self.engine.bus.publish(
             LegEnded(**self._common(leg), cause=cause, sip_code=sip_code, record=record)  # type: ignore[arg-type]
         )
+
+    def _parties(self, leg: Leg) -> tuple[Party, Party]:
+        """Who called whom, as `leg`'s history record tells it. A leg we rang was called
+        by its parent (a transfer target by the transferee), as its LegRinging said; the
+        caller's record names the party it talks to, else the one it rang first, else
+        the number it dialled."""
+        if leg is not self.caller:
+            parent = next((c for c in self.legs if c.id == leg.parent_id), self.caller)
+            return parent.party, leg.party
+        other = self.other(leg) or self.pending or next(iter(self.legs[1:]), None)
+        return leg.party, other.party if other is not None else Party(leg.destination)
 
     # -- the caller's side -----------------------------------------------------------------
 
@@ -487,10 +498,12 @@ class Call:
         if method == "BYE":
             transaction.respond(200)
             by = "caller" if leg is self.caller else "callee"
-            if self.pending is not None and self._referrer is leg:
-                # The referrer hangs up while its transfer rings: the transfer goes on.
+            if leg.transfer_to is not None and (
+                self._referrer is leg or (self.bridge is not None and leg not in self.bridge)
+            ):
+                # The referrer hangs up while its transfer rings (the transfer goes on),
+                # or once it is done (RFC 5589 §6: the others stay bridged).
                 self._end_leg(leg, HangupCause.BLIND_TRANSFER, 200, by)
-                self._referrer = None
                 return
             self.hangup(leg, HangupCause.NORMAL_CLEARING, 200, by=by)
         elif method in ("INVITE", "UPDATE"):

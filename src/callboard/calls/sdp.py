@@ -67,8 +67,9 @@ def inspect(body: bytes) -> SessionInfo | None:
         elif line.startswith("c=") and line.split()[-1] in ("0.0.0.0", "::"):
             connection_zero = True
     direction = media_direction or session_direction
-    if connection_zero and direction == "sendrecv":
-        direction = "sendonly"  # RFC 2543 hold
+    if connection_zero and direction == "sendrecv" and not webrtc:
+        # RFC 2543 hold; WebRTC offers use 0.0.0.0 while ICE candidates trickle in.
+        direction = "sendonly"
     return SessionInfo(
         kind=MediaKind.WEBRTC if webrtc else MediaKind.RTP,
         direction=direction,

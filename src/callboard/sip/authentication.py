@@ -20,10 +20,17 @@ send, in this order:
 1. A source address with too many failed authentications lately gets ``403``, without a
    challenge (:class:`~callboard.security.ratelimit.FailureLimiter`).
 2. Without Digest credentials for one of the realms, the answer is a challenge: two of
-   them, MD5 first (JsSIP answers the first challenge it sees, and supports MD5 only) and
+   them, MD5 first (SIPp and other MD5-only phones answer the first one they see) and
    SHA-256, both ``qop="auth"`` with a stateless nonce of the
-   :class:`~callboard.sip.digest.NonceManager`. Credentials with an algorithm not offered
-   are challenged again too. None of this counts as a failure.
+   :class:`~callboard.sip.digest.NonceManager`. A request that came over WebSocket (top
+   Via ``WS``/``WSS``) gets the MD5 challenge only: JsSIP 3.x and SIP.js keep just the
+   *last* ``WWW-Authenticate``/``Proxy-Authenticate`` header of a response (their parser
+   replaces earlier ones), support MD5 only, and give up on a SHA-256 challenge; the
+   web phone is handed an MD5 HA1 anyway. Which algorithms are offered is the
+   ``algorithms`` argument: a node offers MD5 alone (see ``callboard.telephony``), because
+   older stacks fail on a challenge they cannot answer instead of skipping it (baresip
+   1.0's libre gives up with ENOSYS on the SHA-256 one). Credentials with an algorithm
+   not offered are challenged again too. None of this counts as a failure.
 3. Malformed credentials, or a digest ``uri`` that is not the Request-URI, get ``400``.
 4. An unknown account is checked against a dummy HA1, so that it costs the same and
    answers the same as a wrong password; both count as a failure of the source address
@@ -73,6 +80,9 @@ _log = logging.getLogger(__name__)
 
 #: The digest algorithms offered, in the order the challenges are sent.
 _ALGORITHMS = ("MD5", "SHA-256")
+#: What browser phones (JsSIP, SIP.js: over WebSocket) are offered; see the module doc.
+_WEBSOCKET_ALGORITHMS = ("MD5",)
+_WEBSOCKET_TRANSPORTS = frozenset({"WS", "WSS"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +177,7 @@ class DigestAuthenticator:
         nonce_count_ttl: float = 600.0,
         nonce_count_limit: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
+        algorithms: Sequence[str] = _ALGORITHMS,
     ) -> None:
         """
         Args:
@@ -181,7 +192,12 @@ class DigestAuthenticator:
                 (longer than the nonce lifetime) ...
             nonce_count_limit: ... and how many at most.
             clock: a monotonic clock for the failure counts and the nonce counts.
+            algorithms: the digest algorithms offered (and accepted), one challenge
+                each, in this order: some of MD5 and SHA-256.
         """
+        self._algorithms = tuple(algorithm.upper() for algorithm in algorithms)
+        if not self._algorithms or not set(self._algorithms) <= set(_ALGORITHMS):
+            raise ValueError(f"digest algorithms must be some of {_ALGORITHMS}")
         self._credentials = credentials
         self._nonces = nonces
         if proxy:
@@ -218,7 +234,11 @@ class DigestAuthenticator:
         """A 401 (407 for a proxy) to ``request`` with a fresh nonce for ``realm``."""
         response = _respond(request, self._status, to_tag=to_tag)
         nonce = self._nonces.issue(realm)
-        for algorithm in _ALGORITHMS:
+        websocket = request.via.transport.upper() in _WEBSOCKET_TRANSPORTS
+        offered = self._algorithms
+        if websocket:
+            offered = tuple(a for a in offered if a in _WEBSOCKET_ALGORITHMS) or offered
+        for algorithm in offered:
             challenge = DigestChallenge(
                 realm=realm, nonce=nonce, algorithm=algorithm, qop=("auth",), stale=stale
             )
@@ -245,7 +265,7 @@ class DigestAuthenticator:
             raise AuthenticationFailed(self.challenge(request, realms[0], to_tag=to_tag))
         realm = answer.realm
         ha1_algorithm = answer.algorithm.upper()
-        if ha1_algorithm not in _ALGORITHMS:
+        if ha1_algorithm not in self._algorithms:
             # Not one we offered: no password was tried, so this is no failure.
             raise AuthenticationFailed(self.challenge(request, realm, to_tag=to_tag))
         if not _uri_matches(answer.uri, request):

@@ -18,9 +18,10 @@ What it does, in the order of RFC 3261 §10.3:
    domain names, and to refuse unknown ones with ``404``.
 4. Digest authentication (RFC 3261 §22, RFC 8760) by a
    :class:`~callboard.sip.authentication.DigestAuthenticator` of the registrar flavour:
-   without valid credentials the answer is ``401`` with two challenges, MD5 first (JsSIP
-   answers the first challenge it sees, and supports MD5 only) and SHA-256, both
-   ``qop="auth"`` with a stateless nonce of the :class:`~callboard.sip.digest.NonceManager`.
+   without valid credentials the answer is ``401`` with two challenges, MD5 first and
+   SHA-256 (over WebSocket MD5 only: JsSIP keeps the last challenge and supports MD5
+   only), both ``qop="auth"`` with a stateless nonce of the
+   :class:`~callboard.sip.digest.NonceManager`.
    A correct answer to an expired (or foreign) nonce gets ``401`` with ``stale=TRUE``. An
    unknown account is checked against a dummy HA1, so that it costs the same and answers
    the same as a wrong password; both count as a failure of the source address. A
@@ -40,7 +41,8 @@ What it does, in the order of RFC 3261 §10.3:
    the Path values when the phone supports ``path``.
 
 Malformed header fields (To, Contact, Expires, Authorization, Path) get ``400`` with a
-reason. Nothing secret (Authorization, nonces, HA1) is ever logged.
+reason; a malformed To or Contact gets it before any challenge. Nothing secret
+(Authorization, nonces, HA1) is ever logged.
 """
 
 from __future__ import annotations
@@ -116,6 +118,8 @@ class RegistrarConfig:
     nonce_count_limit: int = 100_000
     #: Option tags listed in the Supported header field of a 200.
     supported: tuple[str, ...] = field(default=("outbound", "path"))
+    #: The digest algorithms offered, one challenge each, in this order.
+    algorithms: tuple[str, ...] = ("MD5", "SHA-256")
 
     def __post_init__(self) -> None:
         if not 0 < self.min_expires <= self.default_expires <= self.max_expires:
@@ -169,6 +173,7 @@ class Registrar:
             nonce_count_ttl=self.config.nonce_count_ttl,
             nonce_count_limit=self.config.nonce_count_limit,
             clock=clock,
+            algorithms=self.config.algorithms,
         )
 
     async def handle_register(self, request: SipRequest, flow: Flow) -> SipResponse:
@@ -202,6 +207,13 @@ class Registrar:
         realms = await self._realms(request, to_uri)
         if not realms:
             return _respond(request, 404, "Domain Not Found")
+        # A malformed Contact is a 400 before any challenge (RFC 4475 §3.1.2.13): the
+        # phone would answer the challenge with the same broken request.
+        try:
+            wildcard = request.is_contact_wildcard
+            contacts = () if wildcard else request.contacts
+        except SipParseError as error:
+            raise SipParseError(f"Invalid Contact: {error.reason}") from None
 
         authenticated = await self._authenticator.authenticate(request, realms, source)
         credentials = authenticated.credentials
@@ -219,11 +231,6 @@ class Registrar:
 
         path = self._path(request)
         outbound = "outbound" in request.supported
-        try:
-            wildcard = request.is_contact_wildcard
-            contacts = () if wildcard else request.contacts
-        except SipParseError as error:
-            raise SipParseError(f"Invalid Contact: {error.reason}") from None
         if wildcard:
             if request.expires != 0:
                 return _respond(request, 400, "Wildcard Contact Requires Expires 0")
