@@ -101,6 +101,7 @@ class Telephony:
         )
         self.engine.attach(self.endpoint)
         self.location.attach(self.transport)
+        self.transport.add_flow_closed_listener(self.engine.flow_closed)
         self.location.start()
         self.history.start()
         await self.endpoint.start(listeners(settings))

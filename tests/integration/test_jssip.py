@@ -377,3 +377,27 @@ async def test_web_phone_and_sipp_phone_are_refused_with_488(
         assert web.find("newRTCSession", direction="incoming") == []
     stopped = await answering.stop()
     assert stopped.log.count("CALLBOARD-CALL-START") == 0, stopped.report()
+
+
+async def test_closed_tab_ends_its_call(
+    node: RunningServer, admin: httpx.AsyncClient, events: list[LegEvent]
+) -> None:
+    """A web phone whose WebSocket drops mid-call (the tab closed) takes its call with it:
+    the other party gets a BYE at once, not when a session timer runs out."""
+    alice = await provision(admin, "1001", name="Alice")
+    bob = await provision_web_phone(admin, "1002", "webphone1002")
+    async with JsSipPhone("alice") as caller, JsSipPhone("bob") as callee:
+        await register(caller, node, alice)
+        await register(callee, node, bob)
+        await caller.expect("registered")
+        await callee.expect("registered")
+        session = await caller.call(f"sip:1002@{DOMAIN}")
+        incoming = await callee.expect("newRTCSession", direction="incoming")
+        await callee.answer(incoming["session"])
+        await caller.expect("confirmed", session=session)
+
+        await callee.kill()
+        ended = await caller.expect("ended", session=session)
+        assert ended["originator"] == "remote"
+    causes = {e.leg_id: e.cause for e in events if isinstance(e, LegEnded)}
+    assert set(causes.values()) == {"DESTINATION_OUT_OF_ORDER"} and len(causes) == 2

@@ -116,6 +116,21 @@ class CallEngine:
             if leg.dialog is not None:
                 self._dialogs.pop(leg.dialog.id, None)
 
+    def flow_closed(self, flow: Flow) -> None:
+        """A browser's WebSocket closed: its page is gone, and so are its calls (a web
+        phone that reconnects starts afresh). Other transports may reconnect, so their
+        dialogs stay."""
+        if not flow.kind.websocket:
+            return
+        for call, leg in list(self._dialogs.values()):
+            if leg.dialog is not None and leg.dialog.flow is flow and not call.ended:
+                by = "caller" if leg is call.caller else "callee"
+                call.hangup(leg, HangupCause.DESTINATION_OUT_OF_ORDER, 503, by=by)
+        for call in list(self.calls.values()):
+            invite = call.caller.invite
+            if invite is not None and invite.flow is flow and not invite.final_sent:
+                call.caller_cancelled()
+
     # -- the transaction user ------------------------------------------------------------
 
     def on_request(self, request: SipRequest, transaction: ServerTransaction) -> None:
