@@ -71,9 +71,10 @@ async def test_register_then_unregister(
     statuses = [_status(m) for m in result.received("SIP/2.0")]
     assert [s for s in statuses if s != 100][:2] == [401, 200] and statuses[-1] == 200
     challenge = result.received("SIP/2.0 401")[0]
-    offered = _header(challenge, "WWW-Authenticate")
-    assert offered[0].startswith("Digest ") and "algorithm=MD5" in offered[0]
-    assert f'realm="{DOMAIN}"' in offered[0] and 'qop="auth"' in offered[0]
+    # One challenge, MD5: a second one (SHA-256) makes baresip 1.0 give up (ENOSYS).
+    [offered] = _header(challenge, "WWW-Authenticate")
+    assert offered.startswith("Digest ") and "algorithm=MD5" in offered
+    assert f'realm="{DOMAIN}"' in offered and 'qop="auth"' in offered
     registered, unregistered = result.received("SIP/2.0 200")[0], result.received("SIP/2.0 200")[-1]
     [contact] = _header(registered, "Contact")
     assert f"127.0.0.1:{port}" in contact and re.search(r";expires=1[12]\d\b", contact)

@@ -123,10 +123,12 @@ async def test_invite_over_udp_is_retransmitted_until_timer_b(network: MemoryNet
         # last ones, at 31*T1 and 63*T1, may miss when the machine is busy: each timer
         # is set when the previous one fires).
         assert 5 <= len(times) <= 7
-        gaps = [b - a for a, b in itertools.pairwise(times)]
-        for index, gap in enumerate(gaps):
-            expected = T1 * 2**index
-            assert expected * 0.8 <= gap <= expected + 0.15, (index, gaps)
+        # Each retransmission is due T1 * (2**k - 1) after the first send. Arrival times
+        # are taken when the peer reads, which a busy machine may delay: check that no
+        # retransmission came early, and none very late.
+        for k, when in enumerate(times[1:], start=1):
+            due = T1 * (2**k - 1)
+            assert due * 0.8 <= when - times[0] <= due + 0.3, (k, times)
         assert all(message.branch == txn.branch for message, _, _ in peer.received)
         assert not endpoint.transactions.client
 
