@@ -46,3 +46,16 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
     npm ci --prefix "$jssip" --no-audit --no-fund --loglevel=error
     echo "$lock_sum" >"$stamp"
 fi
+
+# The published webitel-sdk (one unmodified `Client`, run in Node by
+# tests/support/webitel/client.mjs) for tests/integration/test_webitel_sdk.py: webitel-sdk
+# and its peer dependency axios, pinned in tests/support/webitel/package-lock.json.
+# `npm ci` runs again only when node_modules is missing or the lockfile changed.
+webitel="$(dirname "$0")/../tests/support/webitel"
+lock_sum="$(sha256sum "$webitel/package-lock.json" | cut -d' ' -f1)"
+stamp="$webitel/node_modules/.installed-lock"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
+    echo "installing the webitel-sdk test harness's npm modules"
+    npm ci --prefix "$webitel" --no-audit --no-fund --loglevel=error
+    echo "$lock_sum" >"$stamp"
+fi

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
+from callboard.calls.control import CallControl
 from callboard.config import Settings
 from callboard.directory.auth import Authenticator, AuthLimits
 from callboard.directory.devices import DeviceService
@@ -49,6 +50,8 @@ class Runtime:
     node_id: str = field(default_factory=lambda: f"callboard-{secrets.token_hex(4)}")
     #: Where web phones register (the SIP WebSocket listener), once SIP is up.
     web_phone_url: str | None = None
+    #: Call control, once SIP is up.
+    calls: CallControl | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import ssl
 
+from callboard.calls.control import CallControl
 from callboard.calls.directory import DirectoryCredentials
 from callboard.calls.engine import CallEngine, EngineConfig
 from callboard.calls.history import HistoryWriter
@@ -108,6 +109,7 @@ class Telephony:
         for listener in self.transport.listeners:
             log.info("SIP %s on %s", listener.kind.value, listener.address)
         self.runtime.web_phone_url = self._web_phone_url()
+        self.runtime.calls = CallControl(self.engine)
         self.trunk_registrations = TrunkRegistrations(self.endpoint)
         await self._sync_trunks()
         self.runtime.bus.subscribe(DirectoryChanged, self._directory_changed)

@@ -3,6 +3,7 @@ from a real SIP call (the published SDK itself is driven in its own tests)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -30,7 +31,7 @@ async def _request(ws: Any, seq: int, action: str, data: dict[str, Any] | None =
 
 
 async def _frame(ws: Any) -> dict[str, Any]:
-    value: dict[str, Any] = json.loads(await ws.recv())
+    value: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
     return value
 
 
@@ -78,3 +79,60 @@ async def test_handshake_errors_and_call_events(
         await _request(ws, 6, "events_since", {"seq": 2})
         replay = (await _frame(ws))["data"]
         assert [item["seq"] for item in replay["items"]] == [3, 4] and replay["last_seq"] == 4
+
+
+async def test_call_control_over_the_socket(
+    node: RunningServer, admin: httpx.AsyncClient, sipp: Sipp
+) -> None:
+    """Hold, unhold, DTMF and hangup sent as the SDK sends them drive the real SIP legs."""
+    alice = await provision(admin, "1001", name="Alice")
+    bob = await provision(admin, "1002", name="Bob")
+    server = str(node.sip_address(TransportKind.UDP))
+    answering = await sipp.agent(bob.account, bob.password, domain=DOMAIN).answer_calls(
+        server=server, calls=1
+    )
+    caller = sipp.agent(alice.account, alice.password, domain=DOMAIN)
+    await caller.register(server)
+    url = node.url.replace("http", "ws") + "/ws/websocket"
+    async with websockets.connect(url) as ws, websockets.connect(url) as other:
+        await _request(
+            ws, 1, "authentication_challenge", {"token": await _token(admin, bob.user_id)}
+        )
+        await _frame(ws)
+        await _frame(ws)
+        await _request(
+            other, 1, "authentication_challenge", {"token": await _token(admin, alice.user_id)}
+        )
+        await _frame(other)
+        await _frame(other)
+        # Alice waits for the far end to hang up; Bob's app will.
+        call = asyncio.create_task(caller.call(server, bob.extension, scenario="uac_passive.xml"))
+        names = [(await _frame(ws))["data"]["call"] for _ in range(3)]
+        assert [c["event"] for c in names] == ["ringing", "active", "bridge"]
+        leg = names[0]["id"]
+
+        await _request(ws, 2, "call_hold", {"id": leg, "app_id": names[0]["app_id"]})
+        assert await _frame(ws) == {"status": "OK", "seq_reply": 2}
+        assert (await _frame(ws))["data"]["call"]["event"] == "hold"
+        await _request(ws, 3, "call_unhold", {"id": leg, "app_id": names[0]["app_id"]})
+        assert await _frame(ws) == {"status": "OK", "seq_reply": 3}
+        assert (await _frame(ws))["data"]["call"]["event"] == "active"
+
+        # Alice's leg: DTMF goes to Bob's phone; Bob may not touch Alice's leg.
+        alice_frames = [(await _frame(other))["data"]["call"] for _ in range(3)]
+        alice_leg = alice_frames[0]["id"]
+        await _request(other, 2, "call_dtmf", {"id": alice_leg, "app_id": "x", "dtmf": "7"})
+        assert await _frame(other) == {"status": "OK", "seq_reply": 2}
+        dtmf = (await _frame(other))["data"]["call"]
+        assert (dtmf["event"], dtmf["data"]) == ("dtmf", {"digit": "7"})
+        await _request(ws, 4, "call_hangup", {"id": alice_leg, "app_id": "x"})
+        assert (await _frame(ws))["error"]["code"] == 404
+
+        await _request(ws, 5, "call_hangup", {"id": leg, "app_id": names[0]["app_id"]})
+        assert await _frame(ws) == {"status": "OK", "seq_reply": 5}
+        hangup = (await _frame(ws))["data"]["call"]
+        assert hangup["event"] == "hangup" and hangup["data"]["cause"] == "NORMAL_CLEARING"
+        assert (await call).ok
+        await answering.wait_calls(1)
+        await _request(ws, 6, "call_hold", {"id": leg, "app_id": "x"})
+        assert (await _frame(ws))["error"]["id"] == "app.call.not_found"

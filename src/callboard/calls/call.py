@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from callboard.calls.causes import HangupCause, cause_from_sip, sip_status_of
@@ -29,7 +32,7 @@ from callboard.calls.events import (
 )
 from callboard.calls.legs import Fork, InboundLeg, Leg, LegState, OutboundLeg, new_id
 from callboard.calls.routing import Route
-from callboard.calls.sdp import inspect
+from callboard.calls.sdp import inspect, with_direction
 from callboard.clock import now_ms
 from callboard.sip.dialog import Dialog
 from callboard.sip.digest import build_authorization, parse_challenge
@@ -55,6 +58,10 @@ log = logging.getLogger(__name__)
 SDP = "application/sdp"
 
 
+class CallStateError(Exception):
+    """A command that does not fit the call's state (hold a ringing call, say)."""
+
+
 class CallState(enum.Enum):
     ROUTING = "routing"
     RINGING = "ringing"
@@ -68,6 +75,16 @@ _TRANSITIONS: dict[CallState, frozenset[CallState]] = {
     CallState.ANSWERED: frozenset({CallState.ENDED}),
     CallState.ENDED: frozenset(),
 }
+
+
+@dataclass(eq=False)
+class Transfer:
+    """A blind transfer under way: `transferee` is being connected to a new party in
+    place of `referrer`. A phone's REFER hears of it by NOTIFY; the API's does not."""
+
+    transferee: Leg
+    referrer: Leg
+    notify: bool
 
 
 class Call:
@@ -84,7 +101,7 @@ class Call:
         self.pending: OutboundLeg | None = None
         self.legs: list[Leg] = [caller]
         self._ring_timer: asyncio.TimerHandle | None = None
-        self._referrer: Leg | None = None
+        self._transfer: Transfer | None = None
 
     # -- state machine -----------------------------------------------------------------
 
@@ -130,7 +147,9 @@ class Call:
 
     # -- ringing the callee --------------------------------------------------------------
 
-    def ring(self, route: Route, *, parent: Leg, body: bytes, referrer: Leg | None = None) -> None:
+    def ring(
+        self, route: Route, *, parent: Leg, body: bytes, transfer: Transfer | None = None
+    ) -> None:
         """Create the outbound leg for `route` and send its INVITEs."""
         leg = OutboundLeg(
             party=route.party,
@@ -146,7 +165,8 @@ class Call:
         leg.local_sdp = body
         self.pending = leg
         self.legs.append(leg)
-        self._referrer = referrer
+        self.engine.leg_added(self, leg)
+        self._transfer = transfer
         if self.state is CallState.ROUTING:
             self._enter(CallState.RINGING)
         caller = parent.party
@@ -235,7 +255,7 @@ class Call:
         self._fork_failed(leg, fork, status)
 
     def _relay_provisional(self, leg: OutboundLeg, response: SipResponse) -> None:
-        if leg is not self.pending or self._referrer is not None:
+        if leg is not self.pending or self._transfer is not None:
             return
         invite = self.caller.invite
         if invite is None or invite.final_sent:
@@ -306,6 +326,9 @@ class Call:
             self._send_bye(dialog)
             return
         fork.done = True
+        # Its 2xx ended the INVITE transaction: drop it, with the parsed 2xx it keeps and
+        # the callbacks that point back at this fork (a cycle only the GC would free).
+        fork.transaction = None
         leg.dialog = dialog
         leg.sip_call_id = fork.request.call_id
         leg.remote_sdp = response.body
@@ -319,7 +342,7 @@ class Call:
         if self._ring_timer is not None:
             self._ring_timer.cancel()
             self._ring_timer = None
-        if self._referrer is not None:
+        if self._transfer is not None:
             self._send_ack(leg, dialog, fork.request)
             self._transfer_answered(leg)
             return
@@ -370,7 +393,7 @@ class Call:
 
     def _outbound_failed(self, leg: OutboundLeg, status: int) -> None:
         cause = cause_from_sip(status)
-        if self._referrer is not None:
+        if self._transfer is not None:
             self._transfer_failed(leg, cause, status, "callee")
             return
         self.fail(cause, status, by="callee")
@@ -380,7 +403,7 @@ class Call:
         if leg.ended or leg.state is not LegState.RINGING:
             return
         self._cancel_forks(leg)
-        if self._referrer is not None:
+        if self._transfer is not None:
             self._transfer_failed(leg, HangupCause.NO_ANSWER, 480, "system")
             return
         self.fail(HangupCause.NO_ANSWER, 480, by="system")
@@ -388,12 +411,12 @@ class Call:
     def _transfer_failed(self, leg: OutboundLeg, cause: HangupCause, status: int, by: str) -> None:
         """The transfer target did not answer: the referrer hears why. If the referrer
         already hung up, the transferee has nobody left to talk to."""
-        referrer = self._referrer
+        transfer = self._transfer
         self._end_leg(leg, cause, status, by)
         self.pending = None
         self._notify_referrer(status, final=True)
-        self._referrer = None
-        if referrer is not None and referrer.ended:
+        self._transfer = None
+        if transfer is not None and transfer.referrer.ended:
             self.hangup(None, cause, status, by=by)
 
     def _cancel_forks(self, leg: OutboundLeg) -> None:
@@ -499,7 +522,8 @@ class Call:
             transaction.respond(200)
             by = "caller" if leg is self.caller else "callee"
             if leg.transfer_to is not None and (
-                self._referrer is leg or (self.bridge is not None and leg not in self.bridge)
+                (self._transfer is not None and self._transfer.referrer is leg)
+                or (self.bridge is not None and leg not in self.bridge)
             ):
                 # The referrer hangs up while its transfer rings (the transfer goes on),
                 # or once it is done (RFC 5589 §6: the others stay bridged).
@@ -635,37 +659,50 @@ class Call:
             transaction.respond(491 if self.pending is not None else 603)
             return
         transaction.respond(202)
-        self._referrer = leg
+        transfer = Transfer(transferee, leg, notify=True)
+        self._transfer = transfer
         self._notify(leg, "SIP/2.0 100 Trying", final=False)
-        self.engine.spawn(self.transfer(transferee, target.user, referrer=leg))
+        self.engine.spawn(self.transfer(transfer, target.user))
 
-    async def transfer(self, transferee: Leg, destination: str, *, referrer: Leg | None) -> None:
-        """Ring `destination` for `transferee`; once answered it replaces `referrer`."""
+    def blind_transfer(self, leg: Leg, destination: str) -> None:
+        """The API's blind transfer: `leg`'s party leaves now, the other party rings
+        `destination`."""
+        transferee = self.other(leg)
+        if transferee is None or self.pending is not None or self.ended:
+            raise CallStateError("only an answered call without a transfer under way")
+        transfer = Transfer(transferee, leg, notify=False)
+        self._transfer = transfer
+        self.engine.spawn(self.transfer(transfer, destination))
+
+    async def transfer(self, transfer: Transfer, destination: str) -> None:
+        """Ring `destination` for the transferee; once answered it replaces the referrer."""
+        transferee, referrer = transfer.transferee, transfer.referrer
         offer = inspect(transferee.remote_sdp)
         route = await self.engine.router.route(
             self.domain_id, self.domain, destination, offer.kind if offer else None
         )
         if self.ended:
             return
-        if referrer is not None:
-            referrer.transfer_to = destination
-            self.engine.bus.publish(
-                LegTransferred(**self._common(referrer), destination=destination)  # type: ignore[arg-type]
-            )
+        referrer.transfer_to = destination
+        self.engine.bus.publish(
+            LegTransferred(**self._common(referrer), destination=destination)  # type: ignore[arg-type]
+        )
+        if not transfer.notify:
+            # Transferred from the API: the referrer is done at once.
+            self._hangup_leg(referrer, HangupCause.BLIND_TRANSFER)
         if not isinstance(route, Route):
             self._notify_referrer(route.status, final=True)
-            self._referrer = None
+            self._transfer = None
+            if referrer.ended:
+                self.fail(route.cause, route.status, by="system")
             return
-        self.ring(
-            route, parent=transferee, body=transferee.remote_sdp, referrer=referrer or transferee
-        )
-        if referrer is None:
-            self._referrer = None
+        self.ring(route, parent=transferee, body=transferee.remote_sdp, transfer=transfer)
 
     def _transfer_answered(self, target: OutboundLeg) -> None:
         """The transfer target answered: give its session to the transferee."""
-        referrer = self._referrer
-        transferee = self.other(referrer) if referrer is not None else None
+        transfer = self._transfer
+        referrer = transfer.referrer if transfer is not None else None
+        transferee = transfer.transferee if transfer is not None else None
         if transferee is None or transferee.dialog is None or target.dialog is None:
             self._hangup_leg(target, HangupCause.NORMAL_CLEARING)
             return
@@ -680,7 +717,7 @@ class Call:
                 self._hangup_leg(target, HangupCause.NORMAL_TEMPORARY_FAILURE)
                 self.pending = None
                 self._notify_referrer(response.status, final=True)
-                self._referrer = None
+                self._transfer = None
                 return
             assert transferee.dialog is not None
             self._send_ack(transferee, transferee.dialog, reinvite)
@@ -695,11 +732,9 @@ class Call:
             self._emit_bridged(transferee, target)
             if referrer is not None and not referrer.ended:
                 self._notify_referrer(200, final=True)
-                self._referrer = None
                 delay = self.engine.config.transfer_bye_delay
                 self.engine.loop.call_later(delay, self._release_referrer, referrer)
-            else:
-                self._referrer = None
+            self._transfer = None
 
         self.engine.endpoint.send_request(
             reinvite,
@@ -716,9 +751,10 @@ class Call:
             self._hangup_leg(referrer, HangupCause.BLIND_TRANSFER)
 
     def _notify_referrer(self, status: int, *, final: bool) -> None:
-        referrer = self._referrer
-        if referrer is None or referrer.ended:
+        transfer = self._transfer
+        if transfer is None or not transfer.notify or transfer.referrer.ended:
             return
+        referrer = transfer.referrer
         reason = SipResponse(status).reason
         self._notify(referrer, f"SIP/2.0 {status} {reason}", final=final)
 
@@ -733,6 +769,115 @@ class Call:
             headers=[("Event", "refer"), ("Subscription-State", state)],
         )
         self.engine.endpoint.send_request(notify, flow=_flow_of(leg.dialog))
+
+    # -- commands from the APIs ------------------------------------------------------------
+
+    def api_hangup(self, leg: Leg, cause: HangupCause | None = None) -> None:
+        """Hang up `leg`'s side: a ringing callee declines, a ringing caller cancels, an
+        answered call ends for everyone."""
+        if leg.ended or self.ended:
+            raise CallStateError("the call has ended")
+        if leg is self.pending and leg.state is LegState.RINGING:
+            declined = cause or HangupCause.USER_BUSY
+            self._cancel_forks(self.pending)
+            if self._transfer is not None:
+                self._transfer_failed(self.pending, declined, sip_status_of(declined), "callee")
+            else:
+                self.fail(declined, sip_status_of(declined), by="callee")
+            return
+        if leg is self.caller and self.state is not CallState.ANSWERED:
+            self.caller_cancelled()
+            return
+        by = "caller" if leg is self.caller else "callee"
+        self.hangup(None, cause or HangupCause.NORMAL_CLEARING, 200, by=by)
+
+    def api_hold(self, leg: Leg, hold: bool) -> None:
+        """Hold or resume from the API: both parties get an offer (`inactive`, then
+        `sendrecv`), so that neither hears the other while the call is held."""
+        other = self.other(leg)
+        if other is None or self.ended or leg.ended:
+            raise CallStateError("only an answered call can be held")
+        if hold == (leg.state is LegState.HELD):
+            return
+        direction = "inactive" if hold else "sendrecv"
+        if other.local_sdp:
+            self._reoffer(other, with_direction(other.local_sdp, direction))
+        if leg.local_sdp:
+            # The state changes once the holder's own phone has agreed.
+            self._reoffer(
+                leg,
+                with_direction(leg.local_sdp, direction),
+                done=lambda: self._hold_state(leg, hold),
+            )
+        else:
+            self._hold_state(leg, hold)
+
+    def api_dtmf(self, leg: Leg, digits: str) -> None:
+        """Send `digits` to the other party as if `leg`'s phone had pressed them."""
+        other = self.other(leg)
+        if other is None or other.dialog is None or self.ended:
+            raise CallStateError("only an answered call carries DTMF")
+        for digit in digits:
+            info = other.dialog.create_request(
+                "INFO",
+                body=f"Signal={digit}\r\nDuration=160\r\n".encode(),
+                content_type="application/dtmf-relay",
+            )
+            self.engine.endpoint.send_request(
+                info,
+                flow=_flow_of(other.dialog),
+                on_response=functools.partial(self._dtmf_sent, leg, digit),
+            )
+
+    def _dtmf_sent(self, leg: Leg, digit: str, response: SipResponse) -> None:
+        if 200 <= response.status < 300 and not self.ended:
+            self.engine.bus.publish(LegDtmf(**self._common(leg), digit=digit))  # type: ignore[arg-type]
+
+    def _reoffer(self, leg: Leg, body: bytes, done: Callable[[], None] | None = None) -> None:
+        """A re-INVITE of our own to `leg` with `body` as the new offer; `done` runs
+        once it is accepted."""
+        dialog = leg.dialog
+        if dialog is None or leg.ended:
+            return
+        if leg.negotiating:
+            # One offer at a time (RFC 3261 §14.1): the newest waits for the current.
+            leg.queued_offer = (body, done)
+            return
+        request = dialog.create_request("INVITE", body=body, content_type=SDP)
+        leg.negotiating = True
+
+        def next_offer() -> None:
+            queued, leg.queued_offer = leg.queued_offer, None
+            if queued is not None:
+                self._reoffer(leg, *queued)
+
+        def answered(response: SipResponse) -> None:
+            if response.status < 200:
+                return
+            leg.negotiating = False
+            if response.status >= 300:
+                log.info("re-INVITE to leg %s refused: %d", leg.id, response.status)
+                next_offer()
+                if response.status in (408, 481):
+                    self.hangup(leg, cause_from_sip(response.status), response.status, by="system")
+                return
+            self._send_ack(leg, dialog, request)
+            leg.local_sdp, leg.remote_sdp = body, response.body
+            if done is not None:
+                done()
+            next_offer()
+
+        def failed(*_args: object) -> None:
+            leg.negotiating = False
+            self.hangup(leg, HangupCause.RECOVERY_ON_TIMER_EXPIRE, 408, by="system")
+
+        self.engine.endpoint.send_request(
+            request,
+            flow=_flow_of(dialog),
+            on_response=answered,
+            on_timeout=failed,
+            on_transport_error=failed,
+        )
 
     # -- sending ---------------------------------------------------------------------------
 

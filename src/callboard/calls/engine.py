@@ -63,6 +63,7 @@ class CallEngine:
         self.allow_set = frozenset(DEFAULT_ALLOW)
         self.calls: dict[str, Call] = {}
         self._dialogs: dict[DialogId, tuple[Call, Leg]] = {}
+        self._legs: dict[str, tuple[Call, Leg]] = {}
         self._invites: dict[int, Call] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._endpoint: Endpoint | None = None
@@ -107,8 +108,17 @@ class CallEngine:
     def unregister_dialog(self, dialog: Dialog) -> None:
         self._dialogs.pop(dialog.id, None)
 
+    def leg_added(self, call: Call, leg: Leg) -> None:
+        self._legs[leg.id] = (call, leg)
+
+    def find_leg(self, leg_id: str) -> tuple[Call, Leg] | None:
+        """The live leg with this id (the id clients know a call by), and its call."""
+        return self._legs.get(leg_id)
+
     def call_ended(self, call: Call) -> None:
         self.calls.pop(call.id, None)
+        for leg in call.legs:
+            self._legs.pop(leg.id, None)
         invite = call.caller.invite
         if invite is not None:
             self._invites.pop(id(invite), None)
@@ -294,6 +304,7 @@ class CallEngine:
     def _start(self, leg: InboundLeg, domain: str) -> Call:
         call = Call(self, leg, domain)
         self.calls[call.id] = call
+        self.leg_added(call, leg)
         assert leg.invite is not None
         self._invites[id(leg.invite)] = call
         if not leg.invite.final_sent:

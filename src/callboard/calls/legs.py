@@ -8,6 +8,7 @@ user, of which the first to answer wins.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -57,6 +58,8 @@ class Leg:
     local_sdp: bytes = b""
     #: An offer/answer exchange with this party is under way (RFC 3261 §14.1: 491).
     negotiating: bool = False
+    #: An offer of ours waiting for the current exchange to end, and what to do after.
+    queued_offer: tuple[bytes, Callable[[], None] | None] | None = None
     trunk_id: int | None = None
     transfer_to: str | None = None
     variables: dict[str, str] = field(default_factory=dict)

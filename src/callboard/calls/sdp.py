@@ -76,3 +76,32 @@ def inspect(body: bytes) -> SessionInfo | None:
         origin_version=version,
         has_audio=has_audio,
     )
+
+
+def with_direction(body: bytes, direction: str) -> bytes:
+    """`body` with every stream's direction set to `direction` and the origin's version
+    incremented, as a new offer built from the last description sent (RFC 3264 §8)."""
+    if direction not in _DIRECTIONS:
+        raise ValueError(f"not a direction: {direction}")
+    lines = body.decode("utf-8").split("\r\n") if body else []
+    result: list[str] = []
+    in_media = False
+    for line in lines:
+        if line.startswith("o="):
+            parts = line.split(" ")
+            if len(parts) >= 3 and parts[2].isdigit():
+                parts[2] = str(int(parts[2]) + 1)
+            line = " ".join(parts)
+        elif line[2:].strip() in _DIRECTIONS and line.startswith("a="):
+            continue
+        elif line.startswith("m="):
+            if in_media:
+                result.append(f"a={direction}")
+            in_media = True
+        elif line == "" and in_media:
+            result.append(f"a={direction}")
+            in_media = False
+        result.append(line)
+    if in_media:
+        result.append(f"a={direction}")
+    return "\r\n".join(result).encode("utf-8")

@@ -35,13 +35,12 @@ def party(value: Party) -> dict[str, str]:
 
 
 def ringing_data(event: LegRinging) -> dict[str, Any]:
-    """`from` is the other party as the leg's user sees it; `to` is the user's side."""
-    inbound = event.direction == "inbound"
+    """`from` is the caller and `to` the callee, whichever side the leg's user is on."""
     data: dict[str, Any] = {
         "direction": event.direction.value,
         "destination": event.destination,
-        "from": party(event.caller if inbound else event.callee),
-        "to": party(event.callee if inbound else event.caller),
+        "from": party(event.caller),
+        "to": party(event.callee),
         "payload": dict(event.variables),
         "sip_id": event.sip_call_id,
         "params": dict(event.params),

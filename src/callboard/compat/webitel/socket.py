@@ -26,7 +26,9 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from callboard import __version__
+from callboard.calls.control import CallControl, Controller
 from callboard.compat.webitel.calls import call_event, call_item
+from callboard.directory.permissions import Permission
 from callboard.directory.principal import Principal
 from callboard.errors import AppError, InvalidInput, LicenseRequired
 from callboard.realtime.hub import UserEvent
@@ -57,6 +59,9 @@ class WebitelSession:
         self.principal: Principal | None = None
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_LIMIT)
         self._closing = False
+        #: Events raised while a request is handled wait for its reply: the reply first,
+        #: then what it caused, as the Webitel engine does.
+        self._held: list[dict[str, Any]] | None = None
 
     # -- sending -------------------------------------------------------------------------
 
@@ -88,7 +93,11 @@ class WebitelSession:
         payload = call_event(numbered.event, self.runtime.node_id)
         if payload is None:
             return True
-        return self._put({"event": "call", "data": payload, "seq": numbered.seq})
+        frame = {"event": "call", "data": payload, "seq": numbered.seq}
+        if self._held is not None:
+            self._held.append(frame)
+            return True
+        return self._put(frame)
 
     # -- the connection ------------------------------------------------------------------
 
@@ -144,19 +153,23 @@ class WebitelSession:
                 _error(f"unknown action {action}", "api.web_socket_router.bad_action.app_error"),
             )
             return
+        self._held = []
         try:
             reply = await handler(self, data)
         except AppError as error:
             self._fail(seq, error.as_dict())
-            return
         except Exception:
             log.exception("webitel socket %s: %s failed", self.sock_id, action)
             self._fail(seq, _error("internal error", "app.internal.error", 500))
-            return
-        frame: dict[str, Any] = {"status": "OK", "seq_reply": seq}
-        if reply is not None:
-            frame["data"] = reply
-        self._put(frame)
+        else:
+            frame: dict[str, Any] = {"status": "OK", "seq_reply": seq}
+            if reply is not None:
+                frame["data"] = reply
+            self._put(frame)
+        finally:
+            held, self._held = self._held, None
+            for event in held or ():
+                self._put(event)
 
     def _fail(self, seq: int, error: dict[str, Any]) -> None:
         self._put({"status": "FAIL", "seq_reply": seq, "error": error})
@@ -249,6 +262,54 @@ class WebitelSession:
     async def accepted(self, data: dict[str, Any]) -> None:
         return None
 
+    # -- call control --------------------------------------------------------------------
+
+    def _control(self, data: dict[str, Any]) -> tuple[CallControl, str, Controller]:
+        principal = self.principal
+        assert principal is not None
+        control = self.runtime.calls
+        if control is None:
+            raise InvalidInput("calls are not served here", id="app.call.unavailable")
+        leg_id = data.get("id")
+        if not isinstance(leg_id, str) or not leg_id:
+            raise InvalidInput("id is the call id (a string)", id="app.call.bad_id")
+        who = Controller(
+            principal.user_id, principal.domain_id, principal.can(Permission.CALLS_CONTROL)
+        )
+        return control, leg_id, who
+
+    async def call_hangup(self, data: dict[str, Any]) -> None:
+        control, leg_id, who = self._control(data)
+        cause = data.get("cause")
+        control.hangup(leg_id, who, cause if isinstance(cause, str) else None)
+
+    async def call_hold(self, data: dict[str, Any]) -> None:
+        control, leg_id, who = self._control(data)
+        control.hold(leg_id, who, hold=True)
+
+    async def call_unhold(self, data: dict[str, Any]) -> None:
+        control, leg_id, who = self._control(data)
+        control.hold(leg_id, who, hold=False)
+
+    async def call_dtmf(self, data: dict[str, Any]) -> None:
+        control, leg_id, who = self._control(data)
+        digits = data.get("dtmf")
+        if not isinstance(digits, str):
+            raise InvalidInput("dtmf is a string of digits")
+        control.dtmf(leg_id, who, digits[:1])
+
+    async def call_blind_transfer(self, data: dict[str, Any]) -> None:
+        control, leg_id, who = self._control(data)
+        destination = data.get("destination")
+        if not isinstance(destination, str):
+            raise InvalidInput("destination is a number")
+        control.blind_transfer(leg_id, who, destination)
+
+    async def call_mute(self, data: dict[str, Any]) -> None:
+        """Muting is the phone's own business (its microphone); the call is checked."""
+        control, leg_id, who = self._control(data)
+        control.check(leg_id, who)
+
 
 ACTIONS: dict[str, Handler] = {
     "authentication_challenge": WebitelSession.authentication_challenge,
@@ -257,6 +318,13 @@ ACTIONS: dict[str, Handler] = {
     "events_since": WebitelSession.events_since,
     "user_default_device": WebitelSession.user_default_device,
     "un_subscribe_call": WebitelSession.accepted,
+    "call_hangup": WebitelSession.call_hangup,
+    "call_hold": WebitelSession.call_hold,
+    "call_unhold": WebitelSession.call_unhold,
+    "call_dtmf": WebitelSession.call_dtmf,
+    "call_blind_transfer": WebitelSession.call_blind_transfer,
+    "call_blind_transfer_ext": WebitelSession.call_blind_transfer,
+    "call_mute": WebitelSession.call_mute,
     "subscribe_users_status": WebitelSession.accepted,
     "un_subscribe_users_status": WebitelSession.accepted,
 }

@@ -180,6 +180,7 @@ class ServerInviteTransaction(ServerTransaction):
             if not self._reliable:
                 self._interval = timers.t1
                 self._retransmit = self._later(timers.t1, self._timer_g)
+                self._release_request()
             self._timeout = self._later(timers.timeout, self._timer_h)
         elif state is _S.CONFIRMED:
             self._cancel_timers()
@@ -188,9 +189,19 @@ class ServerInviteTransaction(ServerTransaction):
         elif state is _S.ACCEPTED:
             self._cancel_timers()
             self._last = b""
+            if not self._reliable:
+                self._release_request()
             self._timeout = self._later(timers.timeout, self._timer_l)
         elif state is _S.TERMINATED:
             self._last = b""
+
+    def _release_request(self) -> None:
+        """After the final response, over UDP, absorbing retransmitted INVITEs and ACKs
+        takes only the key and the response bytes: let the parsed INVITE go (some 5 KB
+        per call, held 64*T1 in Accepted and for the whole call by the TU that keeps
+        this transaction). Over TCP/TLS it stays, to reconnect by its Via (§18.2.2)."""
+        _ = self.local_tag  # keep the To tag the responses carried
+        self._request = None
 
     # -- from the transaction user -------------------------------------------------------
 
