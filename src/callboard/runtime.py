@@ -68,6 +68,7 @@ class Runtime:
             bus.publish(DirectoryChanged(domain_ids))
 
         db.on_directory_change = directory_changed
+        db.publish = bus.publish
         limits = AuthLimits(
             failures_per_account=settings.login_failures_per_account,
             failures_per_source=settings.login_failures_per_source,

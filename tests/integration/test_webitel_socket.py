@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 
 from callboard.sip.transport import TransportKind
@@ -136,3 +137,22 @@ async def test_call_control_over_the_socket(
         await answering.wait_calls(1)
         await _request(ws, 6, "call_hold", {"id": leg, "app_id": "x"})
         assert (await _frame(ws))["error"]["id"] == "app.call.not_found"
+
+
+async def test_revoked_token_closes_its_socket(
+    node: RunningServer, admin: httpx.AsyncClient
+) -> None:
+    bob = await provision(admin, "1002", name="Bob")
+    created = (await admin.post(f"/api/users/{bob.user_id}/tokens", json={"usage": "ws"})).json()
+    url = node.url.replace("http", "ws") + "/ws/websocket"
+    async with websockets.connect(url) as ws:
+        await _request(ws, 1, "authentication_challenge", {"token": created["token"]})
+        assert (await _frame(ws))["event"] == "hello"
+        await _frame(ws)
+        revoked = await admin.delete(f"/api/users/{bob.user_id}/tokens/{created['id']}")
+        assert revoked.status_code == 200
+        error = await _frame(ws)
+        assert error["event"] == "error" and error["data"]["error"]["id"] == "app.session.revoked"
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001

@@ -16,7 +16,7 @@ from callboard.directory.permissions import Permission
 from callboard.directory.principal import Principal
 from callboard.errors import NotFound
 from callboard.security.tokens import new_token, token_hash
-from callboard.store.database import Database
+from callboard.store.database import Database, publish_after_commit
 from callboard.store.models import AccessToken, User
 
 INTEGRATION = "integration"
@@ -36,6 +36,13 @@ class TokenSpec(BaseModel):
 
     token: str | None = None
     usage: str = Field(default="", max_length=200)
+
+
+@dataclass(frozen=True, slots=True)
+class TokensRevoked:
+    """These tokens no longer open anything: live connections made with them close."""
+
+    token_ids: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,7 @@ class TokenService:
             row = await _load(session, user_id, token_id, domain_id=domain_id)
             now = now_ms()
             row.revoked_at = now
+            publish_after_commit(session, TokensRevoked(frozenset({row.id})))
             row.updated_at = now
             row.updated_by_id = principal.user_id
             return row
@@ -109,6 +117,7 @@ class TokenService:
             row = await session.get(AccessToken, principal.token_id)
             if row is not None and row.revoked_at is None:
                 row.revoked_at = now_ms()
+                publish_after_commit(session, TokensRevoked(frozenset({row.id})))
 
 
 def issue(

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _CHANGED = "callboard.changed_domains"
+_EVENTS = "callboard.events"
 
 
 def normalise_url(url: str) -> str:
@@ -53,6 +54,8 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.on_directory_change: Callable[[frozenset[int]], None] | None = None
+        #: Where events noted with `publish_after_commit` go once their transaction commits.
+        self.publish: Callable[[object], None] | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -62,6 +65,10 @@ class Database:
             changed: set[int] | None = session.info.pop(_CHANGED, None)
             if changed and self.on_directory_change is not None:
                 self.on_directory_change(frozenset(changed))
+            events: list[object] = session.info.pop(_EVENTS, [])
+            for event in events:
+                if self.publish is not None:
+                    self.publish(event)
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
@@ -80,6 +87,11 @@ def mark_changed(session: AsyncSession, domain_id: int) -> None:
     """Note that this transaction changed what telephony knows of a domain's directory
     (devices, users, trunks); once it commits, `on_directory_change` hears of it."""
     session.info.setdefault(_CHANGED, set()).add(domain_id)
+
+
+def publish_after_commit(session: AsyncSession, event: object) -> None:
+    """Publish `event` once this transaction has committed (never if it rolls back)."""
+    session.info.setdefault(_EVENTS, []).append(event)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

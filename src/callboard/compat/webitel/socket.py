@@ -30,6 +30,7 @@ from callboard.calls.control import CallControl, Controller
 from callboard.compat.webitel.calls import call_event, call_item
 from callboard.directory.permissions import Permission
 from callboard.directory.principal import Principal
+from callboard.directory.tokens import TokensRevoked
 from callboard.errors import AppError, InvalidInput, LicenseRequired
 from callboard.realtime.hub import UserEvent
 from callboard.runtime import Runtime
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 AUTH_TIMEOUT = 20.0
 PING_INTERVAL_MS = 30_000
 QUEUE_LIMIT = 2000
+#: Put on the outbox to close the socket after what is queued: the session was revoked.
+REVOKED = "\x00revoked"
 
 Handler = Callable[["WebitelSession", dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
@@ -62,6 +65,7 @@ class WebitelSession:
         #: Events raised while a request is handled wait for its reply: the reply first,
         #: then what it caused, as the Webitel engine does.
         self._held: list[dict[str, Any]] | None = None
+        self._unsubscribe_revoked: Callable[[], None] = lambda: None
 
     # -- sending -------------------------------------------------------------------------
 
@@ -87,7 +91,27 @@ class WebitelSession:
             if text is None:
                 await self.websocket.close(code=1011)
                 return
+            if text is REVOKED:
+                await self.websocket.close(code=4001, reason="session revoked")
+                return
             await self.websocket.send_text(text)
+
+    def _on_revoked(self, event: TokensRevoked) -> None:
+        """The token this socket authenticated with was revoked: the session is over."""
+        if self.principal is not None and self.principal.token_id in event.token_ids:
+            self._put(
+                {
+                    "event": "error",
+                    "data": {
+                        "sock_id": self.sock_id,
+                        "error": _error("the session was revoked", "app.session.revoked", 401),
+                    },
+                    "seq": 0,
+                }
+            )
+            self._closing = True
+            with contextlib.suppress(asyncio.QueueFull):
+                self._outbox.put_nowait(REVOKED)
 
     def _on_user_event(self, numbered: UserEvent) -> bool:
         payload = call_event(numbered.event, self.runtime.node_id)
@@ -113,6 +137,7 @@ class WebitelSession:
         finally:
             if self.principal is not None:
                 self.runtime.hub.unsubscribe(self.principal.user_id, self._on_user_event)
+                self._unsubscribe_revoked()
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer
@@ -191,6 +216,7 @@ class WebitelSession:
         self.principal = principal
         self._put({"event": "hello", "data": self._hello(principal), "seq": 0})
         self.runtime.hub.subscribe(principal.user_id, self._on_user_event)
+        self._unsubscribe_revoked = self.runtime.bus.subscribe(TokensRevoked, self._on_revoked)
         return None
 
     def _hello(self, principal: Principal) -> dict[str, Any]:
