@@ -10,6 +10,7 @@ from callboard.config import Settings
 from callboard.directory.auth import Authenticator, AuthLimits
 from callboard.directory.devices import DeviceService
 from callboard.directory.domains import DomainService
+from callboard.directory.events import DirectoryChanged
 from callboard.directory.licenses import LicenseService
 from callboard.directory.roles import RoleService
 from callboard.directory.telephony import DirectoryView
@@ -21,13 +22,6 @@ from callboard.realtime.hub import Hub
 from callboard.realtime.live import LiveCalls
 from callboard.security.secretbox import SecretBox
 from callboard.store.database import Database
-
-
-@dataclass(frozen=True, slots=True)
-class DirectoryChanged:
-    """Devices, users or trunks of these domains changed."""
-
-    domain_ids: frozenset[int]
 
 
 @dataclass
@@ -62,13 +56,8 @@ class Runtime:
         else:
             box = SecretBox.load_or_create(settings.data_dir / "secret.key")
         directory = DirectoryView(db, box)
-
-        def directory_changed(domain_ids: frozenset[int]) -> None:
-            directory.invalidate()
-            bus.publish(DirectoryChanged(domain_ids))
-
-        db.on_directory_change = directory_changed
         db.publish = bus.publish
+        bus.subscribe(DirectoryChanged, lambda _event: directory.invalidate())
         limits = AuthLimits(
             failures_per_account=settings.login_failures_per_account,
             failures_per_source=settings.login_failures_per_source,

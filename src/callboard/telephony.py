@@ -13,7 +13,8 @@ from callboard.calls.history import HistoryWriter
 from callboard.calls.routing import Router
 from callboard.calls.trunk_registrations import TrunkRegistrations
 from callboard.config import Settings
-from callboard.runtime import DirectoryChanged, Runtime
+from callboard.directory.events import DirectoryChanged
+from callboard.runtime import Runtime
 from callboard.security.ratelimit import FailureLimiter
 from callboard.sip.authentication import DigestAuthenticator
 from callboard.sip.digest import NonceManager

@@ -339,6 +339,9 @@ class Call:
                 self.engine.endpoint.cancel(
                     other.transaction, reason='SIP;cause=200;text="Call completed elsewhere"'
                 )
+        # Every fork is done: the answered leg lives on its dialog. Let the forks go (the
+        # INVITEs they built are some 2 KB a call, kept as long as the call otherwise).
+        leg.forks.clear()
         if self._ring_timer is not None:
             self._ring_timer.cancel()
             self._ring_timer = None

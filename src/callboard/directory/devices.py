@@ -12,11 +12,12 @@ from sqlalchemy.orm import selectinload
 
 from callboard.clock import now_ms
 from callboard.directory.common import ListQuery, Ref, fetch_page, flush
+from callboard.directory.events import directory_changed
 from callboard.directory.permissions import Permission
 from callboard.directory.principal import Principal
 from callboard.errors import Conflict, InvalidInput, NotFound
 from callboard.sip.digest import compute_ha1
-from callboard.store.database import Database, mark_changed
+from callboard.store.database import Database
 from callboard.store.models import Device, Domain, User
 
 # RFC 3261 `user`: unreserved and user-unreserved characters, without escapes.
@@ -67,7 +68,7 @@ class DeviceService:
         if not spec.name or not spec.account or not spec.password:
             raise InvalidInput("a device needs a name, an account and a password")
         async with self.db.transaction() as session:
-            mark_changed(session, domain_id)
+            directory_changed(session, domain_id)
             domain = await _domain(session, domain_id)
             now = now_ms()
             device = Device(
@@ -123,7 +124,7 @@ class DeviceService:
         principal.require(Permission.DEVICES_WRITE)
         given = spec.model_fields_set
         async with self.db.transaction() as session:
-            mark_changed(session, domain_id)
+            directory_changed(session, domain_id)
             device = await _load(session, domain_id, device_id)
             domain = await _domain(session, domain_id)
             if not partial and (not spec.name or not spec.account):
@@ -151,7 +152,7 @@ class DeviceService:
     async def delete(self, principal: Principal, domain_id: int, device_id: int) -> Device:
         principal.require(Permission.DEVICES_WRITE)
         async with self.db.transaction() as session:
-            mark_changed(session, domain_id)
+            directory_changed(session, domain_id)
             device = await _load(session, domain_id, device_id)
             await session.delete(device)
             return device

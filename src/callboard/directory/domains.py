@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callboard.clock import now_ms
 from callboard.directory.common import ListQuery, fetch_page, flush
+from callboard.directory.events import directory_changed
 from callboard.directory.principal import Principal
 from callboard.errors import Conflict, InvalidInput, NotFound
-from callboard.store.database import Database, mark_changed
+from callboard.store.database import Database
 from callboard.store.models import Domain
 
 _NAME = re.compile(
@@ -72,7 +73,7 @@ class DomainService:
     async def update(self, principal: Principal, domain_id: int, spec: DomainSpec) -> Domain:
         principal.require_root()
         async with self.db.transaction() as session:
-            mark_changed(session, domain_id)
+            directory_changed(session, domain_id)
             domain = await _load(session, domain_id)
             if spec.name is not None and spec.name != domain.name:
                 # The name is the SIP realm every stored digest HA1 was computed with.
@@ -91,7 +92,7 @@ class DomainService:
         if domain_id == principal.domain_id:
             raise Conflict("you cannot delete your own domain", id="app.domain.delete_self")
         async with self.db.transaction() as session:
-            mark_changed(session, domain_id)
+            directory_changed(session, domain_id)
             domain = await _load(session, domain_id)
             await session.delete(domain)
             return domain

@@ -11,11 +11,12 @@ from sqlalchemy.orm import selectinload
 
 from callboard.clock import now_ms
 from callboard.directory.common import Id, ListQuery, fetch_page, flush
+from callboard.directory.events import directory_changed
 from callboard.directory.permissions import Permission
 from callboard.directory.principal import Principal
 from callboard.errors import Conflict, InvalidInput, NotFound
 from callboard.security.secretbox import SecretBox
-from callboard.store.database import Database, mark_changed
+from callboard.store.database import Database
 from callboard.store.models import Trunk, TrunkNumber, User
 
 _HOST = re.compile(r"^[A-Za-z0-9.\-:\[\]]{1,253}$")
@@ -98,7 +99,7 @@ class TrunkService:
             raise InvalidInput("a trunk needs a name and a host")
         now = now_ms()
         async with self.db.transaction() as session:
-            mark_changed(session, domain_id)
+            directory_changed(session, domain_id)
             trunk = Trunk(domain_id=domain_id, name=spec.name, created_at=now, updated_at=now)
             self._apply(trunk, spec, set(_PLAIN_FIELDS) | {"password"})
             session.add(trunk)
@@ -133,7 +134,7 @@ class TrunkService:
         principal.require(Permission.DEVICES_WRITE)
         given = spec.model_fields_set if partial else set(_PLAIN_FIELDS) | spec.model_fields_set
         async with self.db.transaction() as session:
-            mark_changed(session, domain_id)
+            directory_changed(session, domain_id)
             trunk = await _load(session, domain_id, trunk_id)
             if spec.name is not None:
                 trunk.name = spec.name
@@ -149,7 +150,7 @@ class TrunkService:
     async def delete(self, principal: Principal, domain_id: int, trunk_id: int) -> Trunk:
         principal.require(Permission.DEVICES_WRITE)
         async with self.db.transaction() as session:
-            mark_changed(session, domain_id)
+            directory_changed(session, domain_id)
             trunk = await _load(session, domain_id, trunk_id)
             await session.delete(trunk)
             return trunk

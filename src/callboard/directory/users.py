@@ -14,11 +14,12 @@ from sqlalchemy.orm import selectinload
 from callboard.clock import now_ms
 from callboard.directory.common import ListQuery, Ref, StrRef, fetch_page, flush
 from callboard.directory.devices import find_devices
+from callboard.directory.events import directory_changed
 from callboard.directory.permissions import Permission
 from callboard.directory.principal import Principal
 from callboard.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from callboard.security.passwords import hash_password
-from callboard.store.database import Database, mark_changed
+from callboard.store.database import Database
 from callboard.store.models import Device, License, Role, User, UserLicense
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+\-]{0,99}$")
@@ -115,7 +116,7 @@ class UserService:
         if not spec.username:
             raise InvalidInput("a user needs a username")
         async with self.db.transaction() as session:
-            mark_changed(session, domain_id)
+            directory_changed(session, domain_id)
             now = now_ms()
             user = User(
                 domain_id=domain_id,
@@ -177,7 +178,7 @@ class UserService:
         if not partial and not spec.username:
             raise InvalidInput("a user needs a username")
         async with self.db.transaction() as session:
-            mark_changed(session, domain_id)
+            directory_changed(session, domain_id)
             user = await _load(session, domain_id, user_id)
             if user.is_root and not principal.is_root:
                 raise PermissionDenied("only the root administrator can change this user")
@@ -206,7 +207,7 @@ class UserService:
         if user_id == principal.user_id:
             raise Conflict("you cannot delete yourself", id="app.user.delete_self")
         async with self.db.transaction() as session:
-            mark_changed(session, domain_id)
+            directory_changed(session, domain_id)
             user = await _load(session, domain_id, user_id)
             if user.is_root:
                 raise PermissionDenied("the root administrator cannot be deleted")

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-_CHANGED = "callboard.changed_domains"
 _EVENTS = "callboard.events"
 
 
@@ -53,7 +52,6 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.on_directory_change: Callable[[frozenset[int]], None] | None = None
         #: Where events noted with `publish_after_commit` go once their transaction commits.
         self.publish: Callable[[object], None] | None = None
 
@@ -62,9 +60,6 @@ class Database:
         async with self._sessions() as session:
             async with session.begin():
                 yield session
-            changed: set[int] | None = session.info.pop(_CHANGED, None)
-            if changed and self.on_directory_change is not None:
-                self.on_directory_change(frozenset(changed))
             events: list[object] = session.info.pop(_EVENTS, [])
             for event in events:
                 if self.publish is not None:
@@ -81,12 +76,6 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
-
-
-def mark_changed(session: AsyncSession, domain_id: int) -> None:
-    """Note that this transaction changed what telephony knows of a domain's directory
-    (devices, users, trunks); once it commits, `on_directory_change` hears of it."""
-    session.info.setdefault(_CHANGED, set()).add(domain_id)
 
 
 def publish_after_commit(session: AsyncSession, event: object) -> None:
