@@ -803,17 +803,21 @@ class Call:
         if hold == (leg.state is LegState.HELD):
             return
         direction = "inactive" if hold else "sendrecv"
-        if other.local_sdp:
-            self._reoffer(other, with_direction(other.local_sdp, direction))
-        if leg.local_sdp:
-            # The state changes once the holder's own phone has agreed.
-            self._reoffer(
-                leg,
-                with_direction(leg.local_sdp, direction),
-                done=lambda: self._hold_state(leg, hold),
-            )
-        else:
+        parties = [party for party in (other, leg) if party.local_sdp]
+        if not parties:
             self._hold_state(leg, hold)
+            return
+        # The state changes once both phones have agreed to the new offers.
+        waiting = len(parties)
+
+        def agreed() -> None:
+            nonlocal waiting
+            waiting -= 1
+            if waiting == 0:
+                self._hold_state(leg, hold)
+
+        for party in parties:
+            self._reoffer(party, with_direction(party.local_sdp, direction), done=agreed)
 
     def api_dtmf(self, leg: Leg, digits: str) -> None:
         """Send `digits` to the other party as if `leg`'s phone had pressed them."""
