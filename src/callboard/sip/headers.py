@@ -470,7 +470,10 @@ def _parse_cseq(text: str) -> CSeq:
 
 # A transaction's Via and CSeq values come back in its responses and retransmissions;
 # Via and CSeq are immutable, so each distinct value is parsed once (bounded LRU caches).
-_parse_via_cached = lru_cache(maxsize=4096)(_parse_via)
+# Every Via carries its transaction's unique branch, so it only recurs within a few
+# milliseconds (the responses to our requests, an ACK or CANCEL, a retransmission): a
+# small cache keeps those hits, where 4096 entries held some 2.4 MB of dead Vias.
+_parse_via_cached = lru_cache(maxsize=512)(_parse_via)
 _parse_cseq_cached = lru_cache(maxsize=4096)(_parse_cseq)
 
 

@@ -1,0 +1,97 @@
+"""`callboard serve` with benchmark-only switches, started by bench/sip_calls.py.
+
+The benchmark normally runs the real entry point (`.venv/bin/callboard serve`). This
+wrapper is used only when the harness is asked for something the CLI does not do, so
+that the figures of a variant can be compared with the stock server without editing it:
+
+- `CALLBOARD_BENCH_LOOP=uvloop`: run the server on uvloop's event loop (the CLI uses
+  asyncio's default loop); `asyncio` forces the stock loop.
+- `CALLBOARD_BENCH_GC_FREEZE=1`: once the server is up, `gc.collect(); gc.freeze()`, so
+  the ~170,000 objects of the startup (modules, the app, ORM metadata) are never
+  traversed again by a collection (the proposal for `callboard.server.serve`).
+- `CALLBOARD_BENCH_CPROFILE=<file>`: run the server under cProfile and write the pstats
+  file when it stops (SIGTERM, as the harness stops it). cProfile roughly doubles the
+  cost of Python calls: a profiled run is for finding hot spots, never for figures.
+
+Usage: python bench/serve_callboard.py --data-dir DIR --port HTTP_PORT
+(every other setting comes from the CALLBOARD_* environment, as for `callboard serve`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import gc
+import os
+import signal
+import socket
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+
+from callboard.config import load_settings
+from callboard.server import serve
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    settings = load_settings(None, data_dir=args.data_dir, port=args.port)
+
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    loop_name = os.environ.get("CALLBOARD_BENCH_LOOP", "asyncio")
+    if loop_name == "uvloop":
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    elif loop_name != "asyncio":
+        raise SystemExit(f"CALLBOARD_BENCH_LOOP={loop_name!r}: use asyncio or uvloop")
+
+    if os.environ.get("CALLBOARD_BENCH_GC_FREEZE"):
+        _freeze_after_startup()
+
+    # uvicorn shuts down on SIGTERM, then raises it again with the handler it found:
+    # make that one end the runner (so the profile below is written), not the process.
+    signal.signal(signal.SIGTERM, _interrupt)
+
+    profile_path = os.environ.get("CALLBOARD_BENCH_CPROFILE")
+    profiler = cProfile.Profile() if profile_path else None
+    try:
+        with (
+            contextlib.suppress(KeyboardInterrupt),
+            asyncio.Runner(loop_factory=loop_factory) as runner,
+        ):
+            if profiler is not None:
+                profiler.enable()
+            runner.run(serve(settings))
+    finally:
+        if profiler is not None and profile_path:
+            profiler.disable()
+            profiler.dump_stats(profile_path)
+
+
+def _interrupt(signum: int, frame: types.FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _freeze_after_startup() -> None:
+    startup = uvicorn.Server.startup
+
+    async def startup_then_freeze(
+        self: uvicorn.Server, sockets: list[socket.socket] | None = None
+    ) -> None:
+        await startup(self, sockets)
+        gc.collect()
+        gc.freeze()
+
+    uvicorn.Server.startup = startup_then_freeze  # type: ignore[method-assign]
+
+
+if __name__ == "__main__":
+    main()
