@@ -1729,6 +1729,7 @@ def write_report(
         "",
         *summary_rows(results),
         "",
+        "Ratios: above 1 is better for rates, below 1 for setup times, CPU and memory. "
         "Strict criterion for a rate to pass: >= 99% of calls succeed at the UAC, no B-leg "
         "fails at the UAS, achieved setup rate >= 95% of the target, p95 setup (first INVITE "
         "sent -> 200 received, SIPp -trace_rtt, whole ms) <= 200 ms. Callboard's setup "
@@ -1890,8 +1891,9 @@ def results_summary(
         lines.append(f"- {result.label}: {versions}.")
     lines += ["", *summary_rows(results), ""]
     lines += [
-        "Target (issue 3): at least 3x Sippy's sustained call rate with authentication on, "
-        "and under 10 KB per held call.",
+        "Ratios are Callboard / Sippy: above 1 is better for rates, below 1 for setup "
+        "times, CPU and memory. Target (issue 3): at least 3x Sippy's sustained call rate "
+        "with authentication on, and under 10 KB (9.77 KiB) per held call.",
         "",
     ]
     for result in results.values():
@@ -1899,6 +1901,15 @@ def results_summary(
         lines.append("")
         lines += ladder_table(result)
         lines.append("")
+        if result.profile.get("self"):
+            prof = result.profile
+            lines += [
+                f"Hot spots of {result.label} (py-spy at {prof['rate']:g} cps, event-loop "
+                f"thread, {prof.get('idle_pct')}% idle), self time:",
+                "",
+                *[f"- {pct}% `{name}`" for pct, name in prof["self"][:12]],
+                "",
+            ]
     return "\n".join(lines)
 
 
