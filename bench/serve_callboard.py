@@ -6,9 +6,6 @@ that the figures of a variant can be compared with the stock server without edit
 
 - `CALLBOARD_BENCH_LOOP=uvloop`: run the server on uvloop's event loop (the CLI uses
   asyncio's default loop); `asyncio` forces the stock loop.
-- `CALLBOARD_BENCH_GC_FREEZE=1`: once the server is up, `gc.collect(); gc.freeze()`, so
-  the ~170,000 objects of the startup (modules, the app, ORM metadata) are never
-  traversed again by a collection (the proposal for `callboard.server.serve`).
 - `CALLBOARD_BENCH_CPROFILE=<file>`: run the server under cProfile and write the pstats
   file when it stops (SIGTERM, as the harness stops it). cProfile roughly doubles the
   cost of Python calls: a profiled run is for finding hot spots, never for figures.
@@ -23,15 +20,11 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
-import gc
 import os
 import signal
-import socket
 import types
 from collections.abc import Callable
 from pathlib import Path
-
-import uvicorn
 
 from callboard.config import load_settings
 from callboard.server import serve
@@ -52,9 +45,6 @@ def main() -> None:
         loop_factory = uvloop.new_event_loop
     elif loop_name != "asyncio":
         raise SystemExit(f"CALLBOARD_BENCH_LOOP={loop_name!r}: use asyncio or uvloop")
-
-    if os.environ.get("CALLBOARD_BENCH_GC_FREEZE"):
-        _freeze_after_startup()
 
     # uvicorn shuts down on SIGTERM, then raises it again with the handler it found:
     # make that one end the runner (so the profile below is written), not the process.
@@ -78,19 +68,6 @@ def main() -> None:
 
 def _interrupt(signum: int, frame: types.FrameType | None) -> None:
     raise KeyboardInterrupt
-
-
-def _freeze_after_startup() -> None:
-    startup = uvicorn.Server.startup
-
-    async def startup_then_freeze(
-        self: uvicorn.Server, sockets: list[socket.socket] | None = None
-    ) -> None:
-        await startup(self, sockets)
-        gc.collect()
-        gc.freeze()
-
-    uvicorn.Server.startup = startup_then_freeze  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

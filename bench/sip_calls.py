@@ -136,7 +136,7 @@ FULL = Plan(
     confirm_seconds=20,
     latency_seconds=20,
     ladders={
-        "callboard": (50, 100, 200, 300, 400, 600, 800, 1000, 1500, 2000),
+        "callboard": (50, 100, 200, 300, 400, 500, 600, 800, 1000, 1500),
         "sippy": (50, 100, 150, 200, 300, 400),
     },
     bisections=2,
@@ -375,6 +375,7 @@ class CpuSample:
     harness: int
     busy: int
     total: int
+    pids: dict[str, int] = field(default_factory=dict)
 
 
 class CpuSampler(threading.Thread):
@@ -434,9 +435,12 @@ class CpuSampler(threading.Thread):
         self._prev_uptime = now_uptime
         self._other_total += other_delta
         role_ticks = {role: proc_ticks(pid) or 0 for role, pid in roles.items()}
+        role_pids = dict(roles)
         busy, total = machine_ticks()
         harness = proc_ticks(os.getpid()) or 0
-        sample = CpuSample(time.monotonic(), role_ticks, self._other_total, harness, busy, total)
+        sample = CpuSample(
+            time.monotonic(), role_ticks, self._other_total, harness, busy, total, role_pids
+        )
         with self._lock:
             self.samples.append(sample)
 
@@ -461,7 +465,10 @@ class CpuSampler(threading.Thread):
 
         roles = {role for s in samples for role in s.roles}
         for role in sorted(roles):
-            having = [s for s in samples if role in s.roles]
+            # The process in the role at the end of the window (a restarted server is a
+            # new process: its ticks start again from zero).
+            pid = next(s.pids.get(role) for s in reversed(samples) if role in s.roles)
+            having = [s for s in samples if role in s.roles and s.pids.get(role) == pid]
             if len(having) < 2 or having[-1].t <= having[0].t:
                 continue
             avg = pct(having[-1].roles[role] - having[0].roles[role], having[-1].t - having[0].t)
@@ -704,11 +711,9 @@ class Callboard(System):
         loop: str,
         cprofile: Path | None,
         wrapper: Path | None = None,
-        gc_freeze: bool = False,
     ) -> None:
         super().__init__(out, ports)
         self.wrapper = wrapper
-        self.gc_freeze = gc_freeze
         self.http_port = ports.take("callboard HTTP (TCP)")
         self.data_dir = self.out / "data"
         self.loop = loop
@@ -736,8 +741,6 @@ class Callboard(System):
         )
         if self.loop != "default":
             env["CALLBOARD_BENCH_LOOP"] = self.loop
-        if self.gc_freeze:
-            env["CALLBOARD_BENCH_GC_FREEZE"] = "1"
         if self.cprofile is not None:
             env["CALLBOARD_BENCH_CPROFILE"] = str(self.cprofile.with_suffix(f".{self.starts}.prof"))
         return env
@@ -746,7 +749,7 @@ class Callboard(System):
         venv_bin = Path(sys.executable).parent
         if self.wrapper is not None:
             argv = [sys.executable, str(self.wrapper)]
-        elif self.loop == "default" and self.cprofile is None and not self.gc_freeze:
+        elif self.loop == "default" and self.cprofile is None:
             argv = [str(venv_bin / "callboard"), "serve"]
         else:
             argv = [sys.executable, str(BENCH_DIR / "serve_callboard.py")]
@@ -902,8 +905,6 @@ class Callboard(System):
         loop = {"default": "asyncio (stock `callboard serve`)"}.get(
             self.loop, f"{self.loop} (bench/serve_callboard.py)"
         )
-        if self.gc_freeze:
-            loop += ", gc.freeze() after startup (bench/serve_callboard.py)"
         return {
             "callboard": f"{version('callboard')} ({commit})" if commit else version("callboard"),
             "python": python,
@@ -1868,7 +1869,16 @@ def write_report(
     report = "\n".join(lines)
     (out / "report.md").write_text(report)
     if results_md is not None:
-        results_md.write_text(results_summary(meta, results, plan, out))
+        text = results_summary(meta, results, plan, out)
+        # Hand-written notes below the marker survive a new run.
+        with contextlib.suppress(FileNotFoundError):
+            _, marker, notes = results_md.read_text().partition(NOTES_MARKER)
+            if marker:
+                text += "\n" + marker + notes
+        results_md.write_text(text)
+
+
+NOTES_MARKER = "<!-- notes: everything below is kept when bench/sip_calls.py rewrites this file -->"
 
 
 def results_summary(
@@ -1957,11 +1967,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--profile-rate", type=float, help="cps of the py-spy step")
     parser.add_argument(
-        "--gc-freeze",
-        action="store_true",
-        help="Callboard through bench/serve_callboard.py with gc.freeze() after startup",
-    )
-    parser.add_argument(
         "--callboard-wrapper",
         type=Path,
         help="experiments: start Callboard with `python WRAPPER --data-dir D --port P` instead",
@@ -2046,7 +2051,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         and args.loop == "default"
         and args.profile != "cprofile"
         and args.callboard_wrapper is None
-        and not args.gc_freeze
     ):
         write_md = BENCH_DIR / "RESULTS.md"
     py_spy: Path | None = None
@@ -2069,7 +2073,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                         loop=args.loop,
                         cprofile=cprofile,
                         wrapper=args.callboard_wrapper,
-                        gc_freeze=args.gc_freeze,
                     )
                 )
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import click
@@ -52,6 +53,11 @@ async def serve(settings: Settings) -> None:
         lifespan="off",
     )
     server = uvicorn.Server(config)
+    # The ~170,000 objects of the startup (modules, the app, the ORM's metadata) live as
+    # long as the process: move them out of the collector's generations so that the
+    # collections that calls trigger never traverse them again.
+    gc.collect()
+    gc.freeze()
     click.echo(
         f"Callboard is listening on {settings.http_url}  (API docs: {settings.http_url}/api/docs)"
     )

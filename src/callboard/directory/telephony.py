@@ -2,13 +2,21 @@
 
 Every answer is cached (also "no such device", so a flood of unknown accounts does not
 reach the database) and the whole cache is dropped when the directory changes.
+
+Loads are single-flight: while one task loads a key, every other caller of that key waits
+for the same load, and an expired entry keeps being served while one task refreshes it.
+Without that, each call arriving in the instant an entry expires queries the database
+itself, and under load hundreds of identical queries queue on the database's one
+connection while calls wait for seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +28,7 @@ from callboard.store.database import Database
 from callboard.store.models import Device, Domain, Trunk, TrunkNumber, User
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class DirectoryView:
@@ -28,19 +37,49 @@ class DirectoryView:
         self.secrets = secrets
         self.ttl = ttl
         self._cache: dict[tuple[object, ...], tuple[float, object]] = {}
+        self._loads: dict[tuple[object, ...], asyncio.Task[object]] = {}
+        # Bumped by invalidate(): a load that started before a change must not store
+        # what it read.
+        self._generation = 0
 
     def invalidate(self) -> None:
+        self._generation += 1
         self._cache.clear()
+        self._loads.clear()
 
     async def _cached(self, key: tuple[object, ...], load: Callable[[], Awaitable[T]]) -> T:
-        now = time.monotonic()
         hit = self._cache.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]  # type: ignore[return-value]
-        value = await load()
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[key] = (now + self.ttl, value)
+        if hit is not None:
+            expires, value = hit
+            if expires <= time.monotonic() and key not in self._loads:
+                self._start_load(key, load)
+            return cast(T, value)
+        pending = self._loads.get(key) or self._start_load(key, load)
+        # shield: a caller that is cancelled must not cancel the load the others wait for.
+        return cast(T, await asyncio.shield(pending))
+
+    def _start_load(
+        self, key: tuple[object, ...], load: Callable[[], Awaitable[T]]
+    ) -> asyncio.Task[object]:
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(
+            self._load(key, load, self._generation)
+        )
+        task.add_done_callback(_log_failure)
+        self._loads[key] = task
+        return task
+
+    async def _load(
+        self, key: tuple[object, ...], load: Callable[[], Awaitable[object]], generation: int
+    ) -> object:
+        try:
+            value = await load()
+        finally:
+            if generation == self._generation:
+                self._loads.pop(key, None)
+        if generation == self._generation:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[key] = (time.monotonic() + self.ttl, value)
         return value
 
     async def domain_id(self, domain: str) -> int | None:
@@ -179,6 +218,12 @@ class DirectoryView:
             outbound_pattern=trunk.outbound_pattern,
             priority=trunk.priority,
         )
+
+
+def _log_failure(task: asyncio.Task[object]) -> None:
+    # A refresh nobody waits for would otherwise fail silently ("never retrieved").
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.warning("directory lookup failed: %r", error)
 
 
 async def _user_info(session: AsyncSession, user: User | None) -> UserInfo | None:
