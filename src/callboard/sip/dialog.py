@@ -261,10 +261,26 @@ class Dialog:
         """The ACK of a 2xx to ``invite`` (§13.2.2.4): built like any in-dialog request
         but with the INVITE's CSeq number (method ACK) and credentials. The endpoint's
         ``send_ack`` gives it a new branch."""
-        ack = self._build("ACK", invite.cseq.number, body, content_type, headers)
-        ack.headers.copy_lines(invite.headers, "authorization")
-        ack.headers.copy_lines(invite.headers, "proxy-authorization")
-        return ack
+        credentials = ack_credentials(invite)
+        return self.create_ack_for(
+            invite.cseq.number,
+            body=body,
+            content_type=content_type,
+            headers=(*credentials, *headers),
+        )
+
+    def create_ack_for(
+        self,
+        cseq: int,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> SipRequest:
+        """The ACK of a 2xx to the INVITE with CSeq number ``cseq``, its credentials
+        among ``headers`` (see :func:`ack_credentials`): what a UAC sends again when the
+        2xx comes again and the INVITE itself is long gone."""
+        return self._build("ACK", cseq, body, content_type, headers)
 
     def request_uri_and_routes(self) -> tuple[SipUri | AbsoluteUri, list[str]]:
         """The Request-URI and Route values of the next request (§12.2.1.1): with a loose
@@ -353,3 +369,12 @@ class Dialog:
             f"<Dialog {self.state.value} {self.call_id} "
             f"local={self.local_tag} remote={self.remote_tag}>"
         )
+
+
+def ack_credentials(invite: SipRequest) -> tuple[tuple[str, str], ...]:
+    """The credentials of ``invite`` that its ACK repeats (§13.2.2.4)."""
+    return tuple(
+        (name, value)
+        for name in ("Authorization", "Proxy-Authorization")
+        for value in invite.headers.lines(name)
+    )

@@ -648,7 +648,7 @@ class Endpoint:
         on_ack: AckCallback | None = None,
         on_timeout: TimeoutCallback | None = None,
     ) -> PendingAck:
-        """Send a 2xx to INVITE and retransmit it (over UDP, at T1 doubling to T2) until
+        """Send a 2xx to INVITE and retransmit it (at T1 doubling to T2, over any transport) until
         the ACK with the same Call-ID and CSeq number arrives, or 64*T1 has passed
         (then ``on_timeout``: the TU should end the dialog with a BYE, §13.3.1.4). The
         ACK still goes to the TU's ``on_ack`` as well."""

@@ -1,11 +1,13 @@
 """A 2xx to INVITE waiting for its ACK (RFC 3261 §13.3.1.4).
 
 The 2xx of an INVITE is not retransmitted by the server transaction (it leaves for the
-Accepted state, RFC 6026); the UAS core retransmits it itself, over unreliable
-transports, at T1, 2*T1, ... capped at T2, until the ACK arrives or 64*T1 has passed.
-Over reliable transports nothing is retransmitted, but the wait for the ACK is bounded
-all the same. The endpoint's ``send_2xx_reliably`` creates one of these and completes it
-when an ACK with the same Call-ID and CSeq number arrives.
+Accepted state, RFC 6026); the UAS core retransmits it itself at T1, 2*T1, ... capped at
+T2, until the ACK arrives or 64*T1 has passed. It does so over every transport, TCP and
+TLS included, as §13.3.1.4 says: proxies forward a 2xx statelessly, so the hop that lost
+it may be a UDP hop behind a TCP one, and only the UAS can send it again.
+
+The endpoint's ``send_2xx_reliably`` creates one of these and completes it when an ACK
+with the same Call-ID and CSeq number arrives.
 """
 
 from __future__ import annotations
@@ -76,9 +78,7 @@ class PendingAck:
         self._data = response.encode()
         self._future: asyncio.Future[SipRequest] | None = None
         self._interval = timers.t1
-        self._retransmit: asyncio.TimerHandle | None = None
-        if not flow.kind.reliable:
-            self._retransmit = loop.call_later(timers.t1, self._resend)
+        self._retransmit: asyncio.TimerHandle | None = loop.call_later(timers.t1, self._resend)
         self._deadline: asyncio.TimerHandle | None = loop.call_later(timers.timeout, self._expire)
 
     @property
