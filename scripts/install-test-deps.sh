@@ -11,6 +11,10 @@ command -v sipp >/dev/null || need+=(sip-tester)
 command -v baresip >/dev/null || need+=(baresip-core)
 command -v openssl >/dev/null || need+=(openssl)
 command -v runuser >/dev/null || need+=(util-linux)
+# Debian's Chromium for the browser SDK's end-to-end tests (Playwright drives it; it never
+# downloads a browser), run in a network namespace made with unshare/nsenter (util-linux).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v nsenter >/dev/null || need+=(util-linux)
 
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
@@ -46,6 +50,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
     npm ci --prefix "$jssip" --no-audit --no-fund --loglevel=error
     echo "$lock_sum" >"$stamp"
 fi
+
+# The browser SDK's npm modules (jssip, esbuild, typescript: `npm ci` in web/sdk) and
+# its build, which the end-to-end tests load from the server.
+bash "$(dirname "$0")/build-sdk.sh"
 
 # The published webitel-sdk (one unmodified `Client`, run in Node by
 # tests/support/webitel/client.mjs) for tests/integration/test_webitel_sdk.py: webitel-sdk

@@ -21,3 +21,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
     touch "$stamp"
 fi
+
+# The browser SDK the server serves at /sdk/ (Node.js 20+ and npm; rebuilt only when
+# web/sdk or web/apps changed).
+bash scripts/build-sdk.sh

@@ -12,5 +12,9 @@ echo "== ruff"
 .venv/bin/ruff format --check .
 echo "== mypy"
 .venv/bin/mypy
+echo "== browser SDK: tsc, node --test"
+web/sdk/node_modules/.bin/tsc --noEmit -p web/sdk/tsconfig.json
+web/sdk/node_modules/.bin/tsc --noEmit -p web/apps/tsconfig.json
+npm test --prefix web/sdk --silent
 echo "== pytest"
 .venv/bin/pytest "$@"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
+from callboard.callcenter.agents import AgentService
 from callboard.calls.control import CallControl
 from callboard.config import Settings
 from callboard.directory.auth import Authenticator, AuthLimits
@@ -36,6 +37,7 @@ class Runtime:
     roles: RoleService
     licenses: LicenseService
     trunks: TrunkService
+    agents: AgentService
     bus: EventBus
     directory: DirectoryView
     secrets: SecretBox
@@ -75,6 +77,7 @@ class Runtime:
             roles=RoleService(db),
             licenses=LicenseService(db),
             trunks=TrunkService(db, box),
+            agents=AgentService(db),
             bus=bus,
             directory=directory,
             secrets=box,

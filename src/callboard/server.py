@@ -85,6 +85,11 @@ def print_first_start(made: NewDomain, settings: Settings) -> None:
             f"  demo user       {user.username} / {user.password}, extension {user.extension},"
             f" SIP account {user.sip_account} / {user.sip_password}"
         )
+    if made.demo_users:
+        lines.append(
+            f"  demo CRM page   {settings.http_url}/demo  (log in as two demo users in two"
+            " browser windows and call between them)"
+        )
     lines.append(f"  try: curl -H 'X-Webitel-Access: <admin token>' {settings.http_url}/api/users")
     click.echo("\n".join(lines) + "\n")
 

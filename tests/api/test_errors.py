@@ -16,6 +16,16 @@ async def test_malformed_json(admin: httpx.AsyncClient) -> None:
     assert error(response, 400)["id"] == "api.request.bad_json"
 
 
+async def test_a_json_body_labelled_as_a_form_is_read_as_json(admin: httpx.AsyncClient) -> None:
+    """What `curl -d '{...}'` sends: JSON with the form Content-Type (Webitel reads it)."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    body = b'{"name": "curl device", "account": "curl1", "password": "BNZdVLryFwcB"}'
+    created = ok(await admin.post("/api/devices", content=body, headers=form))
+    assert created["account"] == "curl1"
+    not_json = await admin.post("/api/devices", content=b"name=x&account=y", headers=form)
+    assert error(not_json, 400)["id"] == "api.request.bad_json"
+
+
 async def test_missing_body_and_missing_fields(admin: httpx.AsyncClient) -> None:
     assert error(await admin.post("/api/devices"), 400)["id"] == "api.request.no_body"
     missing = error(await admin.post("/api/devices", json={"name": "no account"}), 400)

@@ -59,11 +59,20 @@ def node_certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def node(tmp_path: Path, node_certificate: Path) -> AsyncIterator[RunningServer]:
+def node_database_url(tmp_path: Path) -> str:
+    """The node's database: SQLite. A module whose tests read what calls stored overrides
+    this with the suite's `database_url`, to run on PostgreSQL too."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'callboard.db'}"
+
+
+@pytest.fixture
+async def node(
+    tmp_path: Path, node_certificate: Path, node_database_url: str
+) -> AsyncIterator[RunningServer]:
     certificate = node_certificate
     settings = Settings(
         data_dir=tmp_path,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'callboard.db'}",
+        database_url=node_database_url,
         domain=DOMAIN,
         demo=False,
         sip_host="127.0.0.1",

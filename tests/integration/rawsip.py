@@ -1,8 +1,9 @@
-"""A SIP phone made of one UDP socket and hand-written messages, for the tests that need
-to misbehave on purpose: ignore a request so that it is retransmitted, send a datagram
-twice, hold back an ACK. Every message is plain text built here; received messages are
-kept in order and taken by `wait()`, so nothing is lost while the test looks elsewhere.
-Digest is computed here too (MD5, qop=auth), independent of Callboard's own code.
+"""A SIP phone made of one socket (UDP, TCP or TLS) and hand-written messages, for the
+tests that need to misbehave on purpose: ignore a request so that it is retransmitted,
+send a message twice, hold back an ACK. Every message is plain text built here; received
+messages are kept in order and taken by `wait()`, so nothing is lost while the test looks
+elsewhere. Digest is computed here too (MD5, qop=auth), independent of Callboard's own
+code, and so is the stream framing (by Content-Length).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import itertools
 import re
 import secrets
+import ssl
 import time
 from dataclasses import dataclass, field
 
@@ -117,8 +119,12 @@ def digest(
     )
 
 
-class RawUdpPhone(asyncio.DatagramProtocol):
-    """One UDP socket on 127.0.0.1. `await phone.open()`, `phone.close()` at the end."""
+class RawPhone:
+    """What every raw phone shares: the received messages, requests built by hand, and
+    registration. `await phone.open()`, `phone.close()` at the end."""
+
+    #: The transport token of Via (and `;transport=` of the Contact, lowercased).
+    transport = "UDP"
 
     def __init__(self, user: str, password: str, domain: str) -> None:
         self.user, self.password, self.domain = user, password, domain
@@ -126,29 +132,18 @@ class RawUdpPhone(asyncio.DatagramProtocol):
         self.port = 0
         self._taken: set[int] = set()
         self._changed = asyncio.Event()
-        self._transport: asyncio.DatagramTransport | None = None
         self._counter = itertools.count(1)
         self.tag = secrets.token_hex(4)
 
-    async def open(self) -> RawUdpPhone:
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=(LOCALHOST, 0))
-        self._transport = transport
-        self.port = transport.get_extra_info("sockname")[1]
-        return self
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.messages.append(Message(data.decode(errors="replace"), time.monotonic()))
+    def received(self, text: str) -> None:
+        self.messages.append(Message(text, time.monotonic()))
         self._changed.set()
 
     def send(self, text: str, to: str) -> None:
-        assert self._transport is not None
-        host, port = to.rsplit(":", 1)
-        self._transport.sendto(text.encode(), (host, int(port)))
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
 
     async def wait(self, start: str, *, within: float = 5.0, method: str | None = None) -> Message:
         """The first message not taken before whose first line starts with `start`
@@ -174,7 +169,8 @@ class RawUdpPhone(asyncio.DatagramProtocol):
 
     @property
     def contact(self) -> str:
-        return f"<sip:{self.user}@{LOCALHOST}:{self.port}>"
+        params = "" if self.transport == "UDP" else f";transport={self.transport.lower()}"
+        return f"<sip:{self.user}@{LOCALHOST}:{self.port}{params}>"
 
     def branch(self) -> str:
         return f"z9hG4bK-raw-{secrets.token_hex(6)}"
@@ -194,7 +190,8 @@ class RawUdpPhone(asyncio.DatagramProtocol):
     ) -> str:
         lines = [
             f"{method} {uri} SIP/2.0",
-            f"Via: SIP/2.0/UDP {LOCALHOST}:{self.port};branch={branch or self.branch()};rport",
+            f"Via: SIP/2.0/{self.transport} {LOCALHOST}:{self.port}"
+            f";branch={branch or self.branch()};rport",
             "Max-Forwards: 70",
             f"From: <sip:{self.user}@{self.domain}>;tag={from_tag or self.tag}",
             f"To: {to}",
@@ -224,3 +221,74 @@ class RawUdpPhone(asyncio.DatagramProtocol):
         )
         self.send(again, server)
         return await self.wait("SIP/2.0 200", method="REGISTER")
+
+
+class RawUdpPhone(RawPhone, asyncio.DatagramProtocol):
+    """One UDP socket on 127.0.0.1."""
+
+    def __init__(self, user: str, password: str, domain: str) -> None:
+        super().__init__(user, password, domain)
+        self._transport: asyncio.DatagramTransport | None = None
+
+    async def open(self) -> RawUdpPhone:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=(LOCALHOST, 0))
+        self._transport = transport
+        self.port = transport.get_extra_info("sockname")[1]
+        return self
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.received(data.decode(errors="replace"))
+
+    def send(self, text: str, to: str) -> None:
+        assert self._transport is not None
+        host, port = to.rsplit(":", 1)
+        self._transport.sendto(text.encode(), (host, int(port)))
+
+
+class RawStreamPhone(RawPhone):
+    """One TCP connection (TLS when `tls`) to the server: everything goes over it, and the
+    server sends its requests back over it (the flow the REGISTER made)."""
+
+    def __init__(self, user: str, password: str, domain: str, *, tls: bool = False) -> None:
+        super().__init__(user, password, domain)
+        self.transport = "TLS" if tls else "TCP"
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+
+    async def open(self, server: str) -> RawStreamPhone:
+        host, port = server.rsplit(":", 1)
+        context: ssl.SSLContext | None = None
+        if self.transport == "TLS":
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE  # the test node's self-signed certificate
+        reader, self._writer = await asyncio.open_connection(host, int(port), ssl=context)
+        self.port = self._writer.get_extra_info("sockname")[1]
+        self._reader_task = asyncio.create_task(self._read(reader))
+        return self
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                if not head.strip():
+                    continue  # a keep-alive CRLF
+                match = re.search(rb"\r\n(?:content-length|l)\s*:\s*(\d+)", head, re.IGNORECASE)
+                body = await reader.readexactly(int(match.group(1))) if match else b""
+                self.received((head + body).decode(errors="replace"))
+
+    def send(self, text: str, to: str = "") -> None:
+        """Over the connection, whatever `to` says."""
+        assert self._writer is not None
+        self._writer.write(text.encode())
+
+    def close(self) -> None:
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+        if self._writer is not None:
+            self._writer.close()

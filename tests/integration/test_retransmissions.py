@@ -1,6 +1,8 @@
-"""Retransmissions over UDP, with a phone that misbehaves on purpose (tests/integration/
-rawsip.py): requests it ignores are sent again on RFC 3261's timers, and requests it
-sends twice make one call."""
+"""Retransmissions over UDP, TCP and TLS, with a phone that misbehaves on purpose
+(tests/integration/rawsip.py): requests it ignores are sent again on RFC 3261's timers
+(over UDP only: a reliable transport never loses them), requests it sends twice make one
+call, and a 2xx to INVITE is sent again until its ACK arrives over every transport
+(§13.3.1.4), and a retransmitted 2xx is acknowledged again."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pytest
 from callboard.calls.events import LegAnswered, LegEnded, LegRinging
 from tests.integration.conftest import DOMAIN, EventLog, Phone, engine, provision
 from tests.integration.helpers import agent, answering, finals, server_of
-from tests.integration.rawsip import RawUdpPhone, digest, sdp
+from tests.integration.rawsip import RawPhone, RawStreamPhone, RawUdpPhone, digest, sdp
 from tests.support.server import RunningServer
 from tests.support.sipp import Sipp
 
@@ -22,17 +24,26 @@ T1 = 0.5  # RFC 3261's estimate of the round trip, the first retransmission inte
 
 
 @pytest.fixture
-async def raw_phones() -> AsyncIterator[list[RawUdpPhone]]:
-    phones: list[RawUdpPhone] = []
+async def raw_phones() -> AsyncIterator[list[RawPhone]]:
+    phones: list[RawPhone] = []
     yield phones
     for phone in phones:
         phone.close()
 
 
-async def _raw(phones: list[RawUdpPhone], phone: Phone) -> RawUdpPhone:
+async def _raw(phones: list[RawPhone], phone: Phone) -> RawUdpPhone:
     raw = await RawUdpPhone(phone.account, phone.password, DOMAIN).open()
     phones.append(raw)
     return raw
+
+
+async def _raw_stream(
+    phones: list[RawPhone], phone: Phone, node: RunningServer, transport: str
+) -> tuple[RawStreamPhone, str]:
+    server = server_of(node, "tls" if transport == "tls" else "tcp")
+    raw = RawStreamPhone(phone.account, phone.password, DOMAIN, tls=transport == "tls")
+    phones.append(await raw.open(server))
+    return raw, server
 
 
 def _retransmitted_after(first_at: float, again_at: float) -> None:
@@ -44,7 +55,7 @@ async def test_callee_that_ignores_the_first_invite_and_bye(
     admin: httpx.AsyncClient,
     sipp: Sipp,
     events: EventLog,
-    raw_phones: list[RawUdpPhone],
+    raw_phones: list[RawPhone],
 ) -> None:
     """Timer A: the INVITE the callee ignored comes again after T1, unchanged, and the
     call completes when the callee answers that one. Timer E: the same for the BYE."""
@@ -86,7 +97,7 @@ async def test_duplicate_invites_make_one_call_and_200_is_retransmitted(
     admin: httpx.AsyncClient,
     sipp: Sipp,
     events: EventLog,
-    raw_phones: list[RawUdpPhone],
+    raw_phones: list[RawPhone],
 ) -> None:
     """The caller sends every INVITE twice and retransmits one after the 100: the
     server's transactions absorb the copies, so the callee is called once. The caller
@@ -149,3 +160,110 @@ async def test_duplicate_invites_make_one_call_and_200_is_retransmitted(
     ended = await events.wait_for(LegEnded, 2)
     assert {e.cause for e in ended} == {"NORMAL_CLEARING"}
     assert engine(node).calls == {}
+
+
+async def _authenticated_invite(
+    phone: RawPhone, server: str, uri: str, call_id: str, body: str, *, copies: int = 1
+) -> str:
+    """INVITE, 407, ACK, INVITE with credentials (sent `copies` times); that INVITE."""
+    to = f"<{uri}>"
+    phone.send(phone.request("INVITE", uri, call_id=call_id, cseq=1, to=to, body=body), server)
+    challenge = await phone.wait("SIP/2.0 407")
+    to_tag = re.search(r";tag=([^;>\s]+)", challenge.get("To"))
+    assert to_tag is not None
+    ack_407 = phone.request(
+        "ACK", uri, call_id=call_id, cseq=1, to=f"{to};tag={to_tag.group(1)}",
+        branch=challenge.branch,
+    )  # fmt: skip
+    phone.send(ack_407, server)
+    credentials = digest(
+        challenge.get("Proxy-Authenticate"),
+        method="INVITE",
+        uri=uri,
+        username=phone.user,
+        password=phone.password,
+        header="Proxy-Authorization",
+    )
+    invite = phone.request(
+        "INVITE", uri, call_id=call_id, cseq=2, to=to, extra=credentials, body=body
+    )
+    for _ in range(copies):
+        phone.send(invite, server)
+    return invite
+
+
+@pytest.mark.parametrize("transport", ["tcp", "tls"])
+async def test_2xx_is_retransmitted_until_acked_over_a_stream(
+    transport: str,
+    node: RunningServer,
+    admin: httpx.AsyncClient,
+    sipp: Sipp,
+    events: EventLog,
+    raw_phones: list[RawPhone],
+) -> None:
+    """A caller on TCP or TLS sends its INVITE twice and holds back the ACK: one call is
+    made, and the server sends the same 200 again over the connection until the ACK."""
+    alice, bob = await provision(admin, "1001"), await provision(admin, "1002")
+    callee = await answering(sipp, node, bob)
+    phone, server = await _raw_stream(raw_phones, alice, node, transport)
+    uri, call_id = f"sip:1002@{DOMAIN}", f"stream-2xx-{transport}@127.0.0.1"
+
+    await _authenticated_invite(phone, server, uri, call_id, sdp(40004), copies=2)
+    ok = await phone.wait("SIP/2.0 200", method="INVITE")
+    ok_again = await phone.wait("SIP/2.0 200", method="INVITE", within=4 * T1)
+    assert ok_again.text == ok.text
+    _retransmitted_after(ok.at, ok_again.at)
+
+    remote = re.search(r"<([^>]+)>", ok.get("Contact"))
+    assert remote is not None
+    assert f"transport={transport}" in remote.group(1).lower()
+    dialog_to = ok.get("To")
+    phone.send(phone.request("ACK", remote.group(1), call_id=call_id, cseq=2, to=dialog_to))
+    await asyncio.sleep(3 * T1)  # nothing more may come once the ACK is in
+    assert len([m for m in phone.messages if m.status == 200 and m.method == "INVITE"]) == 2
+    phone.send(phone.request("BYE", remote.group(1), call_id=call_id, cseq=3, to=dialog_to))
+    await phone.wait("SIP/2.0 200", method="BYE")
+    await callee.wait_calls(1)
+    seen_by_bob = await callee.stop()
+
+    assert len(seen_by_bob.received("INVITE ")) == 1
+    ended = await events.wait_for(LegEnded, 2)
+    assert {e.cause for e in ended} == {"NORMAL_CLEARING"}
+    assert engine(node).calls == {}
+
+
+@pytest.mark.parametrize("transport", ["tcp", "tls"])
+async def test_callee_on_a_stream_gets_no_retransmissions_and_each_2xx_is_acked(
+    transport: str,
+    node: RunningServer,
+    admin: httpx.AsyncClient,
+    sipp: Sipp,
+    events: EventLog,
+    raw_phones: list[RawPhone],
+) -> None:
+    """A callee registered over TCP or TLS gets the INVITE over its own connection, once
+    (no Timer A on a reliable transport) even while it waits; it sends its 200 twice, as
+    a UAS that missed the ACK would, and each copy is acknowledged."""
+    alice, bob = await provision(admin, "1001"), await provision(admin, "1002")
+    phone, server = await _raw_stream(raw_phones, bob, node, transport)
+    await phone.register(server)
+
+    call = asyncio.create_task(agent(sipp, alice).call(server_of(node, "udp"), "1002"))
+    invite = await phone.wait("INVITE ")
+    await asyncio.sleep(3 * T1)
+    assert sum(m.first_line.startswith("INVITE") for m in phone.messages) == 1
+    contact = f"Contact: {phone.contact}\r\n"
+    answer = sdp(40006)
+    ok = invite.response(200, "OK", to_tag="rawtag", extra=contact, body=answer)
+    phone.send(ok)
+    first_ack = await phone.wait("ACK ")
+    phone.send(ok)  # "retransmitted"
+    second_ack = await phone.wait("ACK ")
+    assert first_ack.get("CSeq") == second_ack.get("CSeq") == f"{invite.get('CSeq').split()[0]} ACK"
+
+    bye = await phone.wait("BYE ", within=10)
+    phone.send(bye.response(200, "OK", to_tag=None))
+    result = await call
+    assert finals(result.received("SIP/2.0")) == [407, 200, 200]
+    ended = await events.wait_for(LegEnded, 2)
+    assert {e.cause for e in ended} == {"NORMAL_CLEARING"}

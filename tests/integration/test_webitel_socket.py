@@ -156,3 +156,46 @@ async def test_revoked_token_closes_its_socket(
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+
+
+async def test_every_tab_of_a_user_gets_every_event(
+    node: RunningServer, admin: httpx.AsyncClient, sipp: Sipp
+) -> None:
+    """Two sockets of one user (browser tabs) each get every event, the same frame with
+    the same seq; the tab that sent a request still gets its reply before the events it
+    caused, while the other tab gets them at once. (Each event is encoded once for all
+    the sockets that get it.)"""
+    alice = await provision(admin, "1001", name="Alice")
+    bob = await provision(admin, "1002", name="Bob")
+    server = str(node.sip_address(TransportKind.UDP))
+    answering = await sipp.agent(bob.account, bob.password, domain=DOMAIN).answer_calls(
+        server=server, calls=1
+    )
+    caller = sipp.agent(alice.account, alice.password, domain=DOMAIN)
+    await caller.register(server)
+    token = await _token(admin, bob.user_id)
+    url = node.url.replace("http", "ws") + "/ws/websocket"
+    async with websockets.connect(url) as tab, websockets.connect(url) as other:
+        for socket in (tab, other):
+            await _request(socket, 1, "authentication_challenge", {"token": token})
+            assert (await _frame(socket))["event"] == "hello"
+            assert await _frame(socket) == {"status": "OK", "seq_reply": 1}
+        call = asyncio.create_task(caller.call(server, bob.extension, scenario="uac_passive.xml"))
+        first = [await _frame(tab) for _ in range(3)]
+        assert [f["data"]["call"]["event"] for f in first] == ["ringing", "active", "bridge"]
+        assert [await _frame(other) for _ in range(3)] == first
+        leg = first[0]["data"]["call"]["id"]
+
+        await _request(tab, 2, "call_hold", {"id": leg, "app_id": "x"})
+        assert await _frame(tab) == {"status": "OK", "seq_reply": 2}
+        held = await _frame(tab)
+        assert held["data"]["call"]["event"] == "hold" and held["seq"] == 4
+        assert await _frame(other) == held
+
+        await _request(other, 2, "call_hangup", {"id": leg, "app_id": "x"})
+        assert await _frame(other) == {"status": "OK", "seq_reply": 2}
+        hangup = await _frame(other)
+        assert hangup["data"]["call"]["event"] == "hangup" and hangup["seq"] == 5
+        assert await _frame(tab) == hangup
+        assert (await call).ok
+        await answering.wait_calls(1)

@@ -467,6 +467,41 @@ class WebitelClient:
         agent: Event = (await self.command("agentSession"))["agent"]
         return agent
 
+    async def agent(self) -> Event | None:
+        """`client.agent` as it is now ({agentId, status, ...}), or None before
+        agentSession()."""
+        agent: Event | None = (await self.command("agent"))["agent"]
+        return agent
+
+    async def subscribe_agents_status(self, data: Mapping[str, Any] | None = None) -> Event:
+        """`client.subscribeAgentsStatus(handler, data)`; each call of the handler becomes
+        an `agent_status` event {status (the event), agent (the SDK's agent after it)}."""
+        args: dict[str, Any] = {} if data is None else {"data": dict(data)}
+        return await self.command("subscribeAgentsStatus", **args)
+
+    async def agent_online(
+        self, channels: list[str] | None = None, on_demand: bool | None = None
+    ) -> Event:
+        """`agent.online(channels, onDemand)`; returns {result, agent}."""
+        args: dict[str, Any] = {}
+        if channels is not None:
+            args["channels"] = channels
+        if on_demand is not None:
+            args["onDemand"] = on_demand
+        return await self.command("agent.online", **args)
+
+    async def agent_pause(self, payload: str | None = None) -> Event:
+        """`agent.pause(payload)`: it resolves with the server's error instead of
+        rejecting; returns {result, agent}."""
+        args: dict[str, Any] = {} if payload is None else {"payload": payload}
+        return await self.command("agent.pause", **args)
+
+    async def agent_offline(self) -> Event:
+        return await self.command("agent.offline")
+
+    async def agent_waiting(self, channel: str) -> Event:
+        return await self.command("agent.waiting", channel=channel)
+
     async def answer(self, call_id: str, request: Mapping[str, Any] | None = None) -> Event:
         """`call.answer(request)`: the SDK answers through its web phone (JsSIP 200 OK).
         Returns {sip: linked?, outcome}: outcome is "pending" when JsSIP was asked to

@@ -4,6 +4,9 @@ States: ROUTING (the caller's INVITE is being authenticated and routed) → RING
 outbound leg is alerting) → ANSWERED (two legs bridged) → ENDED. A blind transfer rings
 a new leg while the call stays ANSWERED, then bridges it in place of the referrer.
 
+The caller's leg is usually an INVITE we received (`InboundLeg`); in a click-to-call
+(`callboard.calls.originate`) it is one we sent, and `caller_invite` is None.
+
 Media is not touched: session descriptions pass from one leg to the other unchanged.
 """
 
@@ -13,9 +16,9 @@ import asyncio
 import enum
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from callboard.calls.causes import HangupCause, cause_from_sip, sip_status_of
 from callboard.calls.events import (
@@ -32,9 +35,9 @@ from callboard.calls.events import (
 )
 from callboard.calls.legs import Fork, InboundLeg, Leg, LegState, OutboundLeg, new_id
 from callboard.calls.routing import Route
-from callboard.calls.sdp import inspect, with_direction
+from callboard.calls.sdp import inspect, rejecting_answer, with_direction
 from callboard.clock import now_ms
-from callboard.sip.dialog import Dialog
+from callboard.sip.dialog import Dialog, ack_credentials
 from callboard.sip.digest import build_authorization, parse_challenge
 from callboard.sip.errors import SipParseError
 from callboard.sip.headers import Headers
@@ -88,13 +91,15 @@ class Transfer:
 
 
 class Call:
-    def __init__(self, engine: CallEngine, caller: InboundLeg, domain: str) -> None:
+    def __init__(self, engine: CallEngine, caller: Leg, domain: str) -> None:
         self.engine = engine
         self.id = caller.call_id
         self.domain = domain
         self.domain_id = caller.domain_id
         self.state = CallState.ROUTING
         self.caller = caller
+        #: Copied into every leg rung for this call (and so into its events and record).
+        self.variables: dict[str, str] = {}
         #: The two legs talking, once answered.
         self.bridge: tuple[Leg, Leg] | None = None
         #: The leg ringing now (the callee, or a transfer target).
@@ -114,6 +119,12 @@ class Call:
     def ended(self) -> bool:
         return self.state is CallState.ENDED
 
+    @property
+    def caller_invite(self) -> ServerInviteTransaction | None:
+        """The INVITE the caller sent us; None when we called them (click-to-call)."""
+        caller = self.caller
+        return caller.invite if isinstance(caller, InboundLeg) else None
+
     def other(self, leg: Leg) -> Leg | None:
         if self.bridge is None:
             return None
@@ -131,7 +142,9 @@ class Call:
             "timestamp": now_ms(),
         }
 
-    def emit_ringing(self, leg: Leg, callee: Party, caller: Party) -> None:
+    def emit_ringing(
+        self, leg: Leg, callee: Party, caller: Party, params: Mapping[str, Any] | None = None
+    ) -> None:
         self.engine.bus.publish(
             LegRinging(
                 **self._common(leg),  # type: ignore[arg-type]
@@ -142,15 +155,25 @@ class Call:
                 sip_call_id=leg.sip_call_id,
                 parent_id=leg.parent_id,
                 variables=dict(leg.variables),
+                params=dict(params or {}),
             )
         )
 
     # -- ringing the callee --------------------------------------------------------------
 
     def ring(
-        self, route: Route, *, parent: Leg, body: bytes, transfer: Transfer | None = None
+        self,
+        route: Route,
+        *,
+        parent: Leg,
+        body: bytes,
+        transfer: Transfer | None = None,
+        timeout: float | None = None,
+        shown: Party | None = None,
     ) -> None:
-        """Create the outbound leg for `route` and send its INVITEs."""
+        """Create the outbound leg for `route` and send its INVITEs. It rings for
+        `timeout` seconds (default: the engine's), showing `shown` as the caller (default:
+        the parent's party; a trunk's own caller id applies only to the default)."""
         leg = OutboundLeg(
             party=route.party,
             direction=Direction.INBOUND,
@@ -161,6 +184,7 @@ class Call:
             parent_id=parent.id,
             trunk_id=route.trunk.trunk_id if route.trunk else None,
             trunk=route.trunk,
+            variables=dict(self.variables),
         )
         leg.local_sdp = body
         self.pending = leg
@@ -169,9 +193,9 @@ class Call:
         self._transfer = transfer
         if self.state is CallState.ROUTING:
             self._enter(CallState.RINGING)
-        caller = parent.party
+        caller = shown or parent.party
         if route.trunk is not None:
-            leg.forks.append(self._trunk_fork(leg, route, body, caller))
+            leg.forks.append(self._trunk_fork(leg, route, body, caller, fixed=shown is not None))
         else:
             for binding in route.contacts:
                 leg.forks.append(self._contact_fork(leg, binding, body, caller))
@@ -180,7 +204,9 @@ class Call:
         for fork in leg.forks:
             self._send_fork(leg, fork)
         self._ring_timer = self.engine.loop.call_later(
-            self.engine.config.ring_timeout, self._ring_timeout, leg
+            self.engine.config.ring_timeout if timeout is None else timeout,
+            self._ring_timeout,
+            leg,
         )
 
     def _invite(
@@ -215,13 +241,16 @@ class Call:
             fork.flow = binding.flow_token
         return fork
 
-    def _trunk_fork(self, leg: OutboundLeg, route: Route, body: bytes, caller: Party) -> Fork:
+    def _trunk_fork(
+        self, leg: OutboundLeg, route: Route, body: bytes, caller: Party, *, fixed: bool = False
+    ) -> Fork:
         trunk = route.trunk
         assert trunk is not None
         kind = TransportKind(trunk.transport)
         params = {} if kind is TransportKind.UDP else {"transport": kind.value}
         uri = SipUri(trunk.host, route.number, port=trunk.port, params=params)
-        shown = Party(trunk.caller_id or caller.number, caller.name, caller.kind, caller.user_id)
+        number = caller.number if fixed else (trunk.caller_id or caller.number)
+        shown = Party(number, caller.name, caller.kind, caller.user_id)
         request = self._invite(leg, uri, f"<{uri}>", shown, body, kind)
         return Fork(request=request)
 
@@ -257,7 +286,7 @@ class Call:
     def _relay_provisional(self, leg: OutboundLeg, response: SipResponse) -> None:
         if leg is not self.pending or self._transfer is not None:
             return
-        invite = self.caller.invite
+        invite = self.caller_invite
         if invite is None or invite.final_sent:
             return
         headers = [("Contact", f"<{self.engine.endpoint.contact_uri(invite.flow_out.kind)}>")]
@@ -321,8 +350,11 @@ class Call:
             return
         dialog = Dialog.from_uac(fork.request, response, flow=flow)
         if fork.done or leg is not self.pending or leg.ended or self.ended:
-            # Another fork won, or the call is gone: acknowledge and hang up this one.
-            self._send_ack(leg, dialog, fork.request)
+            # Another fork won, or the call is gone: acknowledge and hang up this one. An
+            # INVITE without an offer got one in this 2xx: the ACK must answer it.
+            late = not fork.request.body and bool(response.body)
+            answer = rejecting_answer(response.body) if late else b""
+            self._send_ack(leg, dialog, fork.request, body=answer)
             self._send_bye(dialog)
             return
         fork.done = True
@@ -349,16 +381,34 @@ class Call:
             self._send_ack(leg, dialog, fork.request)
             self._transfer_answered(leg)
             return
+        self._answered(leg, dialog, fork.request, response)
+
+    def _answered(
+        self, leg: OutboundLeg, dialog: Dialog, invite: SipRequest, response: SipResponse
+    ) -> None:
+        """The leg we rang answered (`invite` was its INVITE): connect it to the caller."""
         caller = self.caller
-        if caller.late_offer:
-            leg.pending_ack = (dialog, fork.request)
+        if isinstance(caller, InboundLeg) and caller.late_offer:
+            leg.pending_ack = (dialog, invite)
         else:
-            self._send_ack(leg, dialog, fork.request)
+            self._send_ack(leg, dialog, invite)
         self._answer_caller(leg, response)
+
+    def retransmitted_2xx(self, leg: Leg, response: SipResponse) -> None:
+        """A 2xx to an INVITE of ours came again after its transaction ended: the peer
+        has not seen our ACK, so it gets the same ACK again (§13.2.2.4)."""
+        dialog, acked = leg.dialog, leg.acked
+        if dialog is None or acked is None or acked[0] != response.cseq.number:
+            return
+        cseq, credentials, body = acked
+        ack = dialog.create_ack_for(
+            cseq, body=body, content_type=SDP if body else None, headers=credentials
+        )
+        self.engine.endpoint.send_ack(ack, flow=_flow_of(dialog))
 
     def _answer_caller(self, callee: OutboundLeg, response: SipResponse) -> None:
         caller = self.caller
-        invite = caller.invite
+        invite = self.caller_invite
         if invite is None or invite.final_sent:
             self._hangup_leg(callee, HangupCause.NORMAL_CLEARING)
             return
@@ -440,7 +490,7 @@ class Call:
         headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         """The call ends before it was answered: the caller gets `status`."""
-        invite = self.caller.invite
+        invite = self.caller_invite
         if invite is not None and not invite.final_sent:
             invite.respond(status, reason, headers=headers)
         self.hangup(None, cause, status, by=by)
@@ -503,7 +553,7 @@ class Call:
     # -- the caller's side -----------------------------------------------------------------
 
     def caller_cancelled(self) -> None:
-        invite = self.caller.invite
+        invite = self.caller_invite
         if invite is not None and not invite.final_sent:
             invite.respond(487)
         self.hangup(self.caller, HangupCause.ORIGINATOR_CANCEL, 487, by="caller")
@@ -890,12 +940,14 @@ class Call:
 
     def _send_ack(self, leg: Leg, dialog: Dialog, invite: SipRequest, body: bytes = b"") -> None:
         ack = dialog.create_ack(invite, body=body, content_type=SDP if body else None)
+        if dialog is leg.dialog:
+            leg.acked = (invite.cseq.number, ack_credentials(invite), body)
         self.engine.endpoint.send_ack(ack, flow=_flow_of(dialog))
 
-    def _send_bye(self, dialog: Dialog) -> None:
+    def _send_bye(self, dialog: Dialog, headers: tuple[tuple[str, str], ...] = ()) -> None:
         if dialog.terminated:
             return
-        bye = dialog.create_request("BYE")
+        bye = dialog.create_request("BYE", headers=headers)
         dialog.terminate()
         self.engine.endpoint.send_request(bye, flow=_flow_of(dialog))
 

@@ -23,7 +23,7 @@ from callboard.calls.routing import Route, Router
 from callboard.calls.sdp import inspect
 from callboard.events.bus import EventBus
 from callboard.sip.authentication import AuthenticationFailed, DigestAuthenticator
-from callboard.sip.dialog import Dialog, DialogId, incoming_dialog_id
+from callboard.sip.dialog import Dialog, DialogId, incoming_dialog_id, response_dialog_id
 from callboard.sip.endpoint import DEFAULT_ALLOW, Endpoint
 from callboard.sip.message import SipRequest, SipResponse
 from callboard.sip.registrar import Registrar
@@ -119,7 +119,7 @@ class CallEngine:
         self.calls.pop(call.id, None)
         for leg in call.legs:
             self._legs.pop(leg.id, None)
-        invite = call.caller.invite
+        invite = call.caller_invite
         if invite is not None:
             self._invites.pop(id(invite), None)
         for leg in call.legs:
@@ -137,7 +137,7 @@ class CallEngine:
                 by = "caller" if leg is call.caller else "callee"
                 call.hangup(leg, HangupCause.DESTINATION_OUT_OF_ORDER, 503, by=by)
         for call in list(self.calls.values()):
-            invite = call.caller.invite
+            invite = call.caller_invite
             if invite is not None and invite.flow is flow and not invite.final_sent:
                 call.caller_cancelled()
 
@@ -179,6 +179,14 @@ class CallEngine:
             transaction.respond(487)
 
     def on_stray_response(self, response: SipResponse, flow: Flow) -> None:
+        if 200 <= response.status < 300 and response.cseq.method == "INVITE":
+            # A 2xx retransmitted after its transaction ended: its call may ACK it again.
+            dialog_id = response_dialog_id(response)
+            found = self._dialogs.get(dialog_id) if dialog_id is not None else None
+            if found is not None:
+                call, leg = found
+                call.retransmitted_2xx(leg, response)
+                return
         log.debug("stray %d for %s dropped", response.status, response.call_id)
 
     # -- handlers --------------------------------------------------------------------------

@@ -63,6 +63,10 @@ class Leg:
     trunk_id: int | None = None
     transfer_to: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    #: What the last ACK we sent this party for a 2xx was made of (CSeq number,
+    #: credentials, body), to build it again if that 2xx comes again. Not the ACK itself:
+    #: that would be some 1.5 KB for every call held.
+    acked: tuple[int, tuple[tuple[str, str], ...], bytes] | None = None
 
     @property
     def user_id(self) -> int | None:

@@ -105,3 +105,19 @@ def with_direction(body: bytes, direction: str) -> bytes:
     if in_media:
         result.append(f"a={direction}")
     return "\r\n".join(result).encode("utf-8")
+
+
+def rejecting_answer(offer: bytes) -> bytes:
+    """A valid answer to `offer` that rejects every stream (RFC 3264 §6: port zero, one
+    format kept). A UAC must answer an offer that came in a 2xx in its ACK, even when it
+    only means to hang up at once (RFC 3261 §13.2.2.4); this is that answer. Empty when
+    `offer` is not SDP (then the ACK carries no body)."""
+    if inspect(offer) is None:
+        return b""
+    lines = ["v=0", "o=callboard 0 0 IN IP4 0.0.0.0", "s=-", "c=IN IP4 0.0.0.0", "t=0 0"]
+    for line in offer.decode("utf-8").splitlines():
+        if line.startswith("m="):
+            parts = line[2:].split()
+            if len(parts) >= 4:
+                lines.append(f"m={parts[0]} 0 {parts[2]} {parts[3]}")
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")

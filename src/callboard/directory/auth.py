@@ -5,7 +5,8 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from callboard.clock import now_ms
@@ -78,7 +79,11 @@ class Authenticator:
     async def login(
         self, username: str, password: str, domain_name: str | None, source: str
     ) -> Session:
-        """Check a password and open a session. `username` may be `user@domain`."""
+        """Check a password and open a session. `username` may be `user@domain`, or a
+        user's e-mail address (what the VoIPstudio-style `Cti.Connector` logs in with):
+        when no user has that name, the one user whose e-mail it is (in the given domain,
+        or in all of them when it names exactly one user)."""
+        identifier, explicit_domain = username, domain_name
         if domain_name is None and "@" in username:
             username, _, domain_name = username.rpartition("@")
         domain_name = (domain_name or self.default_domain).strip().lower()
@@ -94,6 +99,8 @@ class Authenticator:
                 .where(Domain.name == domain_name, User.username == username)
                 .options(selectinload(User.roles), selectinload(User.licenses))
             )
+            if user is None and "@" in identifier:
+                user = await _user_by_email(session, identifier, explicit_domain)
             ok = verify_password(user.password_hash if user else None, password)
             if not ok or user is None or not user.enabled:
                 self._by_source.failed(source_key)
@@ -117,6 +124,23 @@ class Authenticator:
             raise RateLimited(
                 f"too many failed attempts; try again in {retry_after} s", retry_after=retry_after
             )
+
+
+async def _user_by_email(session: AsyncSession, email: str, domain_name: str | None) -> User | None:
+    """The user whose e-mail address is `email` (case does not matter), in `domain_name`
+    or, without one, anywhere; None when nobody or several users have it."""
+    statement = (
+        select(User)
+        .where(func.lower(User.email) == email.strip().lower())
+        .options(selectinload(User.roles), selectinload(User.licenses))
+        .limit(2)
+    )
+    if domain_name is not None:
+        statement = statement.join(Domain, Domain.id == User.domain_id).where(
+            Domain.name == domain_name.strip().lower()
+        )
+    users = list(await session.scalars(statement))
+    return users[0] if len(users) == 1 else None
 
 
 def _principal(user: User, domain: Domain, row: AccessToken, token: str, now: int) -> Principal:

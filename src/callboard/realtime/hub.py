@@ -1,18 +1,28 @@
-"""The hub: from the event bus to each user's numbered stream and live subscribers."""
+"""The hub: from the event bus to each user's numbered stream and live subscribers.
+
+A user's stream carries the leg events of the user's calls and the status changes of
+the user's own agent, plus those of the agents the user watches (a supervisor's
+`cc_agent_subscribe_status`) and of the users whose calls the user watches
+(`subscribe_user_calls`): one numbering for all of them, so a client that
+reconnects replays everything it missed, in order, with `since()`.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from callboard.callcenter.events import AgentStatusChanged
 from callboard.calls.events import LegEvent
 from callboard.events.bus import EventBus
 
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[["UserEvent"], bool]
+#: What a user's stream carries.
+StreamEvent = LegEvent | AgentStatusChanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +31,7 @@ class UserEvent:
 
     seq: int
     user_id: int
-    event: LegEvent
+    event: StreamEvent
 
 
 class UserStream:
@@ -41,7 +51,15 @@ class Hub:
     def __init__(self, bus: EventBus, *, keep: int = 1000) -> None:
         self.keep = keep
         self._streams: dict[int, UserStream] = {}
+        #: Who watches which agent, and whose agents: {agent or domain id: {user id: how
+        #: many of the user's connections asked}}.
+        self._agent_watchers: dict[int, Counter[int]] = {}
+        self._domain_watchers: dict[int, Counter[int]] = {}
+        #: Who watches whose calls (a supervisor's `subscribe_user_calls`): {watched user
+        #: id: {watcher user id: how many of the watcher's connections asked}}.
+        self._call_watchers: dict[int, Counter[int]] = {}
         bus.subscribe(LegEvent, self._on_leg_event)
+        bus.subscribe(AgentStatusChanged, self._on_agent_status)
 
     def _stream(self, user_id: int) -> UserStream:
         stream = self._streams.get(user_id)
@@ -52,8 +70,44 @@ class Hub:
     def _on_leg_event(self, event: LegEvent) -> None:
         if event.user_id is not None:
             self.publish(event.user_id, event)
+            for watcher in tuple(self._call_watchers.get(event.user_id, ())):
+                if watcher != event.user_id:
+                    self.publish(watcher, event)
 
-    def publish(self, user_id: int, event: LegEvent) -> UserEvent:
+    def _on_agent_status(self, event: AgentStatusChanged) -> None:
+        users = [event.user_id]
+        users += self._agent_watchers.get(event.agent_id, ())
+        users += self._domain_watchers.get(event.domain_id, ())
+        for user_id in dict.fromkeys(users):
+            self.publish(user_id, event)
+
+    def watch_agent(self, user_id: int, agent_id: int) -> Callable[[], None]:
+        """Put the status changes of agent `agent_id` on `user_id`'s stream until the
+        returned function is called (once per call of this; the caller checked the
+        permission)."""
+        return _watch(self._agent_watchers, agent_id, user_id)
+
+    def watch_domain_agents(self, user_id: int, domain_id: int) -> Callable[[], None]:
+        """Like `watch_agent`, for every agent of the domain."""
+        return _watch(self._domain_watchers, domain_id, user_id)
+
+    def watch_user_calls(self, watcher_id: int, user_id: int) -> Callable[[], None]:
+        """Put the leg events of `user_id`'s calls on `watcher_id`'s stream too, until
+        the returned function is called (the caller checked the permission). On the
+        watcher's stream they are told apart by the leg's `user_id`."""
+        return _watch(self._call_watchers, user_id, watcher_id)
+
+    def call_watchers(self, user_id: int) -> frozenset[int]:
+        """The users who watch `user_id`'s calls."""
+        return frozenset(self._call_watchers.get(user_id, ()))
+
+    def watchers(self, agent_id: int, domain_id: int) -> frozenset[int]:
+        """The users who watch agent `agent_id` (it, or every agent of `domain_id`)."""
+        return frozenset(self._agent_watchers.get(agent_id, ())) | frozenset(
+            self._domain_watchers.get(domain_id, ())
+        )
+
+    def publish(self, user_id: int, event: StreamEvent) -> UserEvent:
         stream = self._stream(user_id)
         stream.seq += 1
         numbered = UserEvent(stream.seq, user_id, event)
@@ -94,3 +148,22 @@ class Hub:
     def last_seq(self, user_id: int) -> int:
         stream = self._streams.get(user_id)
         return stream.seq if stream is not None else 0
+
+
+def _watch(watchers: dict[int, Counter[int]], key: int, user_id: int) -> Callable[[], None]:
+    counts = watchers.setdefault(key, Counter())
+    counts[user_id] += 1
+    done = False
+
+    def unwatch() -> None:
+        nonlocal done
+        if done:
+            return
+        done = True
+        counts[user_id] -= 1
+        if counts[user_id] <= 0:
+            del counts[user_id]
+        if not counts and watchers.get(key) is counts:
+            del watchers[key]
+
+    return unwatch

@@ -282,3 +282,76 @@ class CallRecord(Base):
         Index("ix_call_records_user_created", "user_id", "created_at"),
         Index("ix_call_records_call", "call_id"),
     )
+
+
+class Agent(Base):
+    """A contact-centre agent: one per user, with the status queues will route on.
+
+    `channels` are the channels the agent works on when online (set by the last going
+    online; the channel kinds of `allow_channels` until then). Live channel states
+    (offering, wrap time...) come with queues and are kept in memory, not here.
+    """
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="offline")
+    status_payload: Mapped[str | None] = mapped_column(String(200))
+    status_comment: Mapped[str | None] = mapped_column(String(500))
+    last_status_change: Mapped[int] = mapped_column(BigInteger)
+    on_demand: Mapped[bool] = mapped_column(Boolean, default=False)
+    channels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    allow_channels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    is_supervisor: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    progressive_count: Mapped[int] = mapped_column(Integer, default=1)
+    chat_count: Mapped[int] = mapped_column(Integer, default=1)
+    task_count: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="raise")
+    supervisors: Mapped[list[Agent]] = relationship(
+        secondary="agent_supervisors",
+        primaryjoin="Agent.id == AgentSupervisor.agent_id",
+        secondaryjoin="Agent.id == AgentSupervisor.supervisor_id",
+        lazy="raise",
+        order_by="Agent.id",
+    )
+    auditors: Mapped[list[User]] = relationship(
+        secondary="agent_auditors", lazy="raise", order_by="User.id"
+    )
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id], lazy="raise")
+    updated_by: Mapped[User | None] = relationship(foreign_keys=[updated_by_id], lazy="raise")
+
+    __table_args__ = (Index("ix_agents_domain_status", "domain_id", "status"),)
+
+
+class AgentSupervisor(Base):
+    """An agent's supervisor: another agent of the domain with `is_supervisor`."""
+
+    __tablename__ = "agent_supervisors"
+
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    supervisor_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class AgentAuditor(Base):
+    """A user who audits (reviews the work of) an agent."""
+
+    __tablename__ = "agent_auditors"
+
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )

@@ -33,8 +33,11 @@
  *                 items, and the calls the SDK rebuilt from them)
  *   calls         {}                          -> {calls: [Call…]}  (client.allCall())
  *   agentSession  {}                          -> {agent: Agent}
- *   agent.online  {channels?, onDemand?}, agent.pause {payload?}, agent.offline {}
- *                                             -> {result, agent: Agent}
+ *   agent         {}                          -> {agent: Agent | null}  (client.agent now)
+ *   agent.online  {channels?, onDemand?}, agent.pause {payload?}, agent.offline {},
+ *   agent.waiting {channel}                   -> {result, agent: Agent}
+ *   subscribeAgentsStatus {data?}             -> {result}  (client.subscribeAgentsStatus:
+ *                 its handler's calls become `agent_status` events)
  *   call.answer   {call, request?}            -> {sip, outcome: "pending"|<resolved value>}
  *                 (the SDK's answer() never settles once it asked JsSIP to answer: the
  *                 driver replies after it started, without waiting for it)
@@ -57,6 +60,8 @@
  *   socket_error {url}, socket_close {url, code, reason}   (every WebSocket the SDK and its
  *         JsSIP open: the API socket and the SIP one)
  *   phone_registered {registered}, phone_connected {connected}       (Client events)
+ *   agent_status {status: AgentStatusEvent, agent: Agent | null}   (one per call of the
+ *         subscribeAgentsStatus handler: the event as the SDK got it, and its agent after)
  *   sip_session {session, callId (X-Webitel-Uuid), incoming, call, linked}
  *   sip_state {session, state: "confirmed"|"ended"|"failed", originator, cause}
  *   sip_info {session, originator, contentType, body, status}   (status: the answer to
@@ -226,6 +231,7 @@ function describeAgent(agent) {
     isAdmin: agent.isAdmin ?? null,
     isSupervisor: agent.isSupervisor ?? null,
     statusPayload: agent.statusPayload ?? null,
+    statusComment: agent.statusComment ?? null,
     channels: agent.channels,
     tasks: agent.task ? [...agent.task.keys()] : [],
   };
@@ -390,6 +396,26 @@ const commands = {
     return { agent: describeAgent(agent) };
   },
 
+  async agent() {
+    const agent = requireClient().agent;
+    return { agent: agent ? describeAgent(agent) : null };
+  },
+
+  async subscribeAgentsStatus(args) {
+    const result = await requireClient().subscribeAgentsStatus(
+      (status, agent) => emit('agent_status', { status, agent: agent ? describeAgent(agent) : null }),
+      args.data,
+    );
+    return { result: result ?? null };
+  },
+
+  async 'agent.waiting'(args) {
+    const agent = requireClient().agent;
+    if (!agent) throw new Error('agentSession first');
+    const result = await agent.waiting(args.channel);
+    return { result: result ?? null, agent: describeAgent(agent) };
+  },
+
   async 'agent.online'(args) {
     const agent = requireClient().agent;
     if (!agent) throw new Error('agentSession first');
@@ -400,8 +426,11 @@ const commands = {
   async 'agent.pause'(args) {
     const agent = requireClient().agent;
     if (!agent) throw new Error('agentSession first');
+    // pause() resolves with the server's error (or a PauseNotAllowedError) instead of
+    // rejecting: describe an Error so its class and id survive JSON.
     const result = await agent.pause(args.payload);
-    return { result: result ?? null, agent: describeAgent(agent) };
+    const described = result instanceof Error ? describeThrown(result) : (result ?? null);
+    return { result: described, agent: describeAgent(agent) };
   },
 
   async 'agent.offline'() {

@@ -27,7 +27,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from callboard import __version__
 from callboard.calls.control import CallControl, Controller
-from callboard.compat.webitel.calls import call_event, call_item
+from callboard.compat.webitel import agent as cc
+from callboard.compat.webitel import invite, watch
+from callboard.compat.webitel.calls import call_item
+from callboard.compat.webitel.events import event_frame
 from callboard.directory.permissions import Permission
 from callboard.directory.principal import Principal
 from callboard.directory.tokens import TokensRevoked
@@ -54,6 +57,35 @@ def _error(detail: str, id: str, code: int = 400) -> dict[str, Any]:
     return {"id": id, "status": HTTPStatus(code).phrase, "detail": detail, "code": code}
 
 
+def _encode(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, separators=(",", ":")) + "\n"
+
+
+class _LastFrame:
+    """The frame of the last event, encoded once for all the sockets that get it.
+
+    The hub hands each event to every socket of its user in turn (tabs, screens, a
+    wallboard's many): encoding it once per socket made the fan-out, which runs inside
+    the call engine's own step, cost a JSON encoding per socket (bench/events.py).
+    """
+
+    def __init__(self) -> None:
+        self._event: UserEvent | None = None
+        self._node_id = ""
+        self._text: str | None = None
+
+    def text(self, numbered: UserEvent, node_id: str) -> str | None:
+        """The frame as sent; None for an event the SDK has no name for."""
+        if numbered is not self._event or node_id != self._node_id:
+            frame = event_frame(numbered, node_id)
+            self._event, self._node_id = numbered, node_id
+            self._text = None if frame is None else _encode(frame)
+        return self._text
+
+
+_LAST_FRAME = _LastFrame()
+
+
 class WebitelSession:
     def __init__(self, websocket: WebSocket, runtime: Runtime) -> None:
         self.websocket = websocket
@@ -64,16 +96,22 @@ class WebitelSession:
         self._closing = False
         #: Events raised while a request is handled wait for its reply: the reply first,
         #: then what it caused, as the Webitel engine does.
-        self._held: list[dict[str, Any]] | None = None
+        self._held: list[str] | None = None
         self._unsubscribe_revoked: Callable[[], None] = lambda: None
+        #: What to undo when the socket closes (e.g. an agent watch), by key: a request
+        #: repeated on one socket is registered once.
+        self.cleanups: dict[object, Callable[[], None]] = {}
 
     # -- sending -------------------------------------------------------------------------
 
     def _put(self, frame: dict[str, Any]) -> bool:
+        return self._put_text(_encode(frame))
+
+    def _put_text(self, text: str) -> bool:
         if self._closing:
             return False
         try:
-            self._outbox.put_nowait(json.dumps(frame, separators=(",", ":")) + "\n")
+            self._outbox.put_nowait(text)
         except asyncio.QueueFull:
             log.warning("webitel socket %s: client too slow, disconnecting", self.sock_id)
             self._close_soon()
@@ -114,14 +152,13 @@ class WebitelSession:
                 self._outbox.put_nowait(REVOKED)
 
     def _on_user_event(self, numbered: UserEvent) -> bool:
-        payload = call_event(numbered.event, self.runtime.node_id)
-        if payload is None:
+        text = _LAST_FRAME.text(numbered, self.runtime.node_id)
+        if text is None:
             return True
-        frame = {"event": "call", "data": payload, "seq": numbered.seq}
         if self._held is not None:
-            self._held.append(frame)
+            self._held.append(text)
             return True
-        return self._put(frame)
+        return self._put_text(text)
 
     # -- the connection ------------------------------------------------------------------
 
@@ -138,6 +175,8 @@ class WebitelSession:
             if self.principal is not None:
                 self.runtime.hub.unsubscribe(self.principal.user_id, self._on_user_event)
                 self._unsubscribe_revoked()
+            for cleanup in self.cleanups.values():
+                cleanup()
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer
@@ -193,8 +232,8 @@ class WebitelSession:
             self._put(frame)
         finally:
             held, self._held = self._held, None
-            for event in held or ():
-                self._put(event)
+            for text in held or ():
+                self._put_text(text)
 
     def _fail(self, seq: int, error: dict[str, Any]) -> None:
         self._put({"status": "FAIL", "seq_reply": seq, "error": error})
@@ -247,9 +286,15 @@ class WebitelSession:
         return {"pong": 1}
 
     async def subscribe_call(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The user's live calls, and (Callboard's addition, ignored by the webitel-sdk)
+        `last_seq`: the event the snapshot reflects, from which `events_since` resumes."""
         assert self.principal is not None
-        live = self.runtime.live.of_user(self.principal.user_id)
-        return {"items": [call_item(leg, self.runtime.node_id) for leg in live]}
+        user_id = self.principal.user_id
+        live = self.runtime.live.of_user(user_id)
+        return {
+            "items": [call_item(leg, self.runtime.node_id) for leg in live],
+            "last_seq": self.runtime.hub.last_seq(user_id),
+        }
 
     async def events_since(self, data: dict[str, Any]) -> dict[str, Any]:
         """Callboard's addition: the events after `seq`, to resume after a reconnect."""
@@ -262,9 +307,9 @@ class WebitelSession:
             raise InvalidInput("those events are no longer kept", id="app.events.gone")
         items = []
         for numbered in missed:
-            payload = call_event(numbered.event, self.runtime.node_id)
-            if payload is not None:
-                items.append({"event": "call", "data": payload, "seq": numbered.seq})
+            frame = event_frame(numbered, self.runtime.node_id)
+            if frame is not None:
+                items.append(frame)
         return {"items": items, "last_seq": self.runtime.hub.last_seq(self.principal.user_id)}
 
     async def user_default_device(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -336,6 +381,21 @@ class WebitelSession:
         control, leg_id, who = self._control(data)
         control.check(leg_id, who)
 
+    async def call_invite(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Click-to-call: the user's own phones ring first, then `destination`
+        (`{destination, params?}`, see `callboard.compat.webitel.invite`) → `{id}`."""
+        principal = self.principal
+        assert principal is not None
+        control = self.runtime.calls
+        if control is None:
+            raise InvalidInput("calls are not served here", id="app.call.unavailable")
+        who = Controller(
+            principal.user_id, principal.domain_id, principal.can(Permission.CALLS_CONTROL)
+        )
+        destination = invite.destination_of(data.get("destination"))
+        params = invite.invite_params(data.get("params"))
+        return {"id": await invite.start(control, who, destination, params)}
+
 
 ACTIONS: dict[str, Handler] = {
     "authentication_challenge": WebitelSession.authentication_challenge,
@@ -351,8 +411,18 @@ ACTIONS: dict[str, Handler] = {
     "call_blind_transfer": WebitelSession.call_blind_transfer,
     "call_blind_transfer_ext": WebitelSession.call_blind_transfer,
     "call_mute": WebitelSession.call_mute,
+    "call_invite": WebitelSession.call_invite,
     "subscribe_users_status": WebitelSession.accepted,
     "un_subscribe_users_status": WebitelSession.accepted,
+    "cc_agent_session": cc.cc_agent_session,
+    "cc_agent_tasks": cc.cc_agent_tasks,
+    "cc_agent_online": cc.cc_agent_online,
+    "cc_agent_pause": cc.cc_agent_pause,
+    "cc_agent_offline": cc.cc_agent_offline,
+    "cc_agent_waiting": cc.cc_agent_waiting,
+    "cc_agent_subscribe_status": cc.cc_agent_subscribe_status,
+    "subscribe_user_calls": watch.subscribe_user_calls,
+    "un_subscribe_user_calls": watch.un_subscribe_user_calls,
 }
 
 
