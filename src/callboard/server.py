@@ -7,6 +7,7 @@ import logging
 
 import click
 import uvicorn
+from fastapi import FastAPI
 
 from callboard.api.app import create_app
 from callboard.config import Settings
@@ -41,18 +42,7 @@ async def serve(settings: Settings) -> None:
     telephony = Telephony(runtime) if settings.sip else None
     if telephony is not None:
         await telephony.start()
-    app = create_app(runtime)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
-        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-        log_level=settings.log_level,
-        access_log=False,
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(http_config(create_app(runtime), settings))
     # The ~170,000 objects of the startup (modules, the app, the ORM's metadata) live as
     # long as the process: move them out of the collector's generations so that the
     # collections that calls trigger never traverse them again.
@@ -67,6 +57,28 @@ async def serve(settings: Settings) -> None:
         if telephony is not None:
             await telephony.stop()
         await runtime.db.close()
+
+
+def http_config(
+    app: FastAPI, settings: Settings, *, port: int | None = None, tls: bool = True
+) -> uvicorn.Config:
+    """How uvicorn serves the app. The tests use it too, on a port of their own and
+    without TLS (their certificate is for SIP)."""
+    tls = tls and settings.tls_cert is not None
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port if port is None else port,
+        ssl_certfile=str(settings.tls_cert) if tls else None,
+        ssl_keyfile=str(settings.tls_key) if tls and settings.tls_key else None,
+        log_level=settings.log_level,
+        access_log=False,
+        lifespan="off",
+        # Call events are a few hundred bytes: compressing them saves little and costs
+        # CPU per frame and a zlib context per socket, and browsers always offer it.
+        # (The Webitel engine does not compress either.)
+        ws_per_message_deflate=False,
+    )
 
 
 def print_first_start(made: NewDomain, settings: Settings) -> None:

@@ -43,6 +43,9 @@ async def test_handshake_errors_and_call_events(
     bob = await provision(admin, "1002", name="Bob")
     url = node.url.replace("http", "ws") + "/ws//websocket?application_name=webitel_sdk"
     async with websockets.connect(url) as ws:
+        # The client offers permessage-deflate, as browsers do; small frames are sent plain.
+        assert ws.response is not None
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
         await _request(ws, 1, "subscribe_call")
         assert (await _frame(ws))["error"]["code"] == 401
         await _request(ws, 2, "authentication_challenge", {"token": "wrong"})

@@ -14,6 +14,7 @@ from callboard.api.app import create_app
 from callboard.config import Settings
 from callboard.directory.bootstrap import NewDomain, create_tenant
 from callboard.runtime import Runtime
+from callboard.server import http_config
 from callboard.sip.transport import Address, TransportKind
 from callboard.telephony import Telephony
 
@@ -41,9 +42,7 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
     telephony = Telephony(runtime) if settings.sip else None
     if telephony is not None:
         await telephony.start()
-    config = uvicorn.Config(
-        create_app(runtime), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
-    )
+    config = http_config(create_app(runtime), settings, port=0, tls=False)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
