@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.async_api import Browser
-from sqlalchemy import update
+from playwright.async_api import Browser, WebSocket
+from sqlalchemy import select, update
 
 from callboard.clock import now_ms
-from callboard.store.models import AccessToken
+from callboard.store.models import AccessToken, Device
 from tests.e2e.conftest import ARTIFACTS, PhonePage, WebUser, new_context
 from tests.support.server import RunningServer
 
@@ -224,3 +224,73 @@ async def test_a_declined_call_and_an_expired_config(
         assert await stale.js(
             "() => document.getElementById('callboard-widget').dataset.phone"
         ) == ("off")
+
+
+async def test_the_browser_never_gets_the_devices_sip_secret(
+    node: RunningServer, users: dict[str, WebUser], admin: httpx.AsyncClient, browser: Browser
+) -> None:
+    """Issue 5: no long-lived secret reaches the browser. Everything the widget's page
+    receives (its config, every WebSocket frame: the API's and SIP's) is recorded; the
+    devices' stored HA1s appear nowhere. Its phone registers with ephemeral credentials
+    that end with the widget's token, and calls work as ever."""
+    pages: list[tuple[WebUser, WidgetPage, dict[str, Any], list[str], list[str]]] = []
+    for user in (users["alice"], users["bob"]):
+        answer = await admin.post(
+            "/api/webrtc/get-widget-config", json={"internalNumber": user.extension, "ttl": 900}
+        )
+        assert answer.status_code == 200, answer.text
+        config = answer.json()["data"]["widgetConfig"]
+        page = await (await new_context(browser)).new_page()
+        received: list[str] = []
+        sent: list[str] = []
+
+        def record(ws: WebSocket, received: list[str] = received, sent: list[str] = sent) -> None:
+            ws.on("framereceived", lambda payload: received.append(_text(payload)))
+            ws.on("framesent", lambda payload: sent.append(_text(payload)))
+
+        page.on("websocket", record)
+        widget = WidgetPage(page, user.username)
+        await page.goto(f"{node.url}/api/health")
+        await page.set_content(PAGE.replace("__CONFIG__", json.dumps(config)))
+        await widget.until(
+            "() => document.getElementById('callboard-widget')?.dataset.phone === 'registered'"
+        )
+        pages.append((user, widget, config, received, sent))
+
+    async with node.runtime.db.transaction() as session:
+        devices = list(await session.scalars(select(Device)))
+    secrets = [ha1 for device in devices for ha1 in (device.ha1_md5, device.ha1_sha256)]
+    for user, widget, config, received, sent in pages:
+        everything = json.dumps(config) + "".join(received)
+        assert not [ha1 for ha1 in secrets if ha1 in everything], widget.name
+        # What the phone was given: a username that carries the token's expiry, and its HA1.
+        [device] = [
+            json.loads(line)["data"]
+            for frame in received
+            for line in frame.splitlines()
+            if '"authorization_user"' in line
+        ]
+        account = f"web{user.extension}"
+        assert device["authorization_user"] == f"{config['expiresAt'] // 1000}:{account}"
+        assert device["expires_at"] == config["expiresAt"] // 1000 * 1000
+        assert 0 < device["expires_in"] <= 900
+        assert device["ha1"] not in secrets and len(device["ha1"]) == 32
+        # JsSIP sent it unchanged in its REGISTER.
+        registers = [f for f in sent if f.startswith("REGISTER ") and "Authorization:" in f]
+        assert registers and f'username="{device["authorization_user"]}"' in registers[0]
+
+    # And the phone works: Alice calls Bob, audio both ways, Bob hangs up.
+    alice, bob = pages[0][1], pages[1][1]
+    await alice.page.fill(".cbw-number", "1002")
+    await alice.page.press(".cbw-number", "Enter")
+    await bob.state("ringing")
+    await bob.click("answer")
+    await alice.state("active")
+    await alice.audio_received()
+    await bob.audio_received()
+    await bob.click("hangup")
+    await alice.state("none")
+
+
+def _text(payload: str | bytes) -> str:
+    return payload if isinstance(payload, str) else payload.decode()

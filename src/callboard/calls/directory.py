@@ -28,6 +28,19 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceCredentials:
+    """What a SIP username must prove: the device it authenticates as, and the HA1s of
+    the username. For the device's own account they are the device's; for an ephemeral
+    username (a web phone's, `callboard.directory.ephemeral`) they are derived, and the
+    credentials expire at `expires_at` (Unix seconds)."""
+
+    device: DeviceInfo
+    ha1_md5: str
+    ha1_sha256: str
+    expires_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UserInfo:
     user_id: int
     domain_id: int
@@ -60,6 +73,11 @@ class Directory(Protocol):
         """The device `account` in the domain named `domain` (the SIP realm)."""
         ...
 
+    async def credentials(self, domain: str, username: str) -> DeviceCredentials | None:
+        """What `username` (a device account, or another name a device may authenticate
+        as) must prove in the domain named `domain`; None when it names no device."""
+        ...
+
     async def user_by_extension(self, domain_id: int, extension: str) -> UserInfo | None: ...
 
     async def user(self, user_id: int) -> UserInfo | None: ...
@@ -80,17 +98,27 @@ class Directory(Protocol):
 
 
 class DirectoryCredentials:
-    """The registrar's and authenticator's view of devices: HA1s by realm and account.
+    """The registrar's and authenticator's view of devices: HA1s by realm and username.
 
     A device may also register under its user's extension (the web phone's URI is
-    `sip:<extension>@<domain>` while it authenticates as the account)."""
+    `sip:<extension>@<domain>` while it authenticates as the account). A username that
+    is not the account itself (a web phone's ephemeral one) authenticates as the device
+    it names, until it expires."""
 
     def __init__(self, directory: Directory) -> None:
         self.directory = directory
 
     async def lookup(self, realm: str, username: str) -> SipCredentials | None:
-        device = await self.directory.device(realm, username)
-        if device is None:
+        found = await self.directory.credentials(realm, username)
+        if found is None:
             return None
+        device = found.device
         aliases = frozenset({device.extension}) if device.extension else frozenset()
-        return SipCredentials(device.ha1_md5, device.ha1_sha256, owner=device, aliases=aliases)
+        return SipCredentials(
+            found.ha1_md5,
+            found.ha1_sha256,
+            owner=device,
+            aliases=aliases,
+            account=device.account,
+            expires_at=found.expires_at,
+        )

@@ -244,7 +244,9 @@ class CallEngine:
         who = await self.authenticator.authenticate(
             request, [realm], source, to_tag=invite.local_tag
         )
-        device = await self.directory.device(realm, who.username)
+        # The account, not the username: a web phone's ephemeral username is another
+        # name for its device's account.
+        device = await self.directory.device(realm, who.account)
         if device is None:
             invite.respond(403)
             return

@@ -22,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from callboard.calls.directory import DeviceInfo, TrunkInfo, UserInfo
+from callboard.calls.directory import DeviceCredentials, DeviceInfo, TrunkInfo, UserInfo
+from callboard.directory import ephemeral
 from callboard.security.secretbox import SecretBox
 from callboard.store.database import Database
 from callboard.store.models import Device, Domain, Trunk, TrunkNumber, User
@@ -36,6 +37,10 @@ class DirectoryView:
         self.db = db
         self.secrets = secrets
         self.ttl = ttl
+        self._ephemeral_key_value: bytes | None = None
+        #: The longest life of a web phone's ephemeral credentials (seconds); tests
+        #: shorten it to see the SDK renew them.
+        self.web_phone_lifetime = ephemeral.MAX_LIFETIME
         self._cache: dict[tuple[object, ...], tuple[float, object]] = {}
         self._loads: dict[tuple[object, ...], asyncio.Task[object]] = {}
         # Bumped by invalidate(): a load that started before a change must not store
@@ -119,6 +124,36 @@ class DirectoryView:
                 )
 
         return await self._cached(("device", domain, account), load)
+
+    async def credentials(self, domain: str, username: str) -> DeviceCredentials | None:
+        """What `username` must prove: a device account's own HA1s, or those derived for
+        an ephemeral username (`callboard.directory.ephemeral`), checked afresh on every
+        call (only the device is cached, not the answer: it expires)."""
+        name = ephemeral.parse_username(username)
+        if name is None:
+            device = await self.device(domain, username)
+            if device is None:
+                return None
+            return DeviceCredentials(device, device.ha1_md5, device.ha1_sha256)
+        # No account contains the separator: no device lookup by the whole username.
+        device = await self.device(domain, name.account)
+        if device is None:
+            return None
+        return ephemeral.verify(self._ephemeral_key, device, name)
+
+    @property
+    def _ephemeral_key(self) -> bytes:
+        if self._ephemeral_key_value is None:
+            self._ephemeral_key_value = self.secrets.derive(ephemeral.KEY_PURPOSE)
+        return self._ephemeral_key_value
+
+    def web_phone_credentials(
+        self, device: DeviceInfo, token_expires_at_ms: int
+    ) -> ephemeral.EphemeralCredentials:
+        """Credentials for a browser's web phone that expire with its API token (at most
+        `web_phone_lifetime` from now)."""
+        end = ephemeral.lifetime_end(token_expires_at_ms, lifetime=self.web_phone_lifetime)
+        return ephemeral.issue(self._ephemeral_key, device, end)
 
     async def user_by_extension(self, domain_id: int, extension: str) -> UserInfo | None:
         async def load() -> UserInfo | None:

@@ -9,6 +9,8 @@ expired, so that the table does not grow with every page view.
 
 An open connection outlives its token's expiry; a reconnection after it (a network loss
 once the token has expired) is refused, and the page must ask for a new configuration.
+The web phone's SIP credentials end with the token too (`callboard.directory.ephemeral`):
+the browser never holds the device's own.
 """
 
 from __future__ import annotations

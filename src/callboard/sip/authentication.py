@@ -95,12 +95,20 @@ class SipCredentials:
     reads the bindings can map them back. ``aliases`` are other user parts the account
     may register as (the extension of the user who owns a web phone, when the phone's
     AOR is ``sip:<extension>@<domain>``); those bindings are kept under the account's AOR.
+
+    ``account`` is the account these credentials authenticate as when the username they
+    were looked up by is another name for it (short-lived credentials whose username is
+    not the account); None means the username itself. ``expires_at`` (wall-clock
+    seconds) is when such credentials stop being valid: the registrar grants no binding
+    beyond it. Whoever looks credentials up refuses expired ones (answers None).
     """
 
     ha1_md5: str
     ha1_sha256: str
     owner: object = None
     aliases: frozenset[str] = frozenset()
+    account: str | None = None
+    expires_at: float | None = None
 
     def ha1(self, algorithm: str) -> str | None:
         name = algorithm.upper()
@@ -121,11 +129,16 @@ class CredentialSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Authenticated:
-    """Who a request is from: account ``username`` of ``realm``."""
+    """Who a request is from: ``account`` of ``realm``, which authenticated as
+    ``username`` (the same, unless the credentials say otherwise)."""
 
     username: str
     realm: str
     credentials: SipCredentials
+
+    @property
+    def account(self) -> str:
+        return self.credentials.account or self.username
 
 
 class AuthenticationFailed(Exception):

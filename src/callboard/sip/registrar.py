@@ -29,13 +29,17 @@ What it does, in the order of RFC 3261 §10.3:
    check is per process.
 5. The To user must be the authenticated account (or one of its
    :attr:`SipCredentials.aliases`) → else ``403``. Bindings are kept under the canonical
-   AOR ``sip:<account>@<realm>`` whatever alias the phone used.
+   AOR ``sip:<account>@<realm>`` whatever alias the phone used, and whatever username
+   it authenticated with (:attr:`SipCredentials.account`: a web phone's short-lived
+   username authenticates as its device's account).
 6. Contacts: ``Contact: *`` only with ``Expires: 0`` and alone; each contact's interval
    is its ``expires`` parameter, else the Expires header field, else ``default_expires``;
    a non-zero interval under ``min_expires`` → ``423`` with ``Min-Expires``; over
-   ``max_expires`` → lowered to it. RFC 5626 ``reg-id`` is honoured when the REGISTER
-   has ``Supported: outbound`` and a ``+sip.instance`` (a request from beyond an edge
-   proxy also needs that proxy's ``Path`` with ``;ob``, else ``439``).
+   ``max_expires`` → lowered to it; one that would outlast credentials that expire
+   (:attr:`SipCredentials.expires_at`) → lowered to the time they have left. RFC 5626
+   ``reg-id`` is honoured when the REGISTER has ``Supported: outbound`` and a
+   ``+sip.instance`` (a request from beyond an edge proxy also needs that proxy's
+   ``Path`` with ``;ob``, else ``439``).
 7. ``200`` lists every binding of the AOR with ``;expires=`` the time left, a ``Date``
    header field, ``Require: outbound`` when ``reg-id`` was honoured, ``Supported``, and
    the Path values when the phone supports ``path``.
@@ -47,6 +51,7 @@ reason; a malformed To or Contact gets it before any challenge. Nothing secret
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import logging
 import secrets
@@ -217,17 +222,16 @@ class Registrar:
 
         authenticated = await self._authenticator.authenticate(request, realms, source)
         credentials = authenticated.credentials
-        if to_uri.user != authenticated.username and to_uri.user not in credentials.aliases:
+        account = authenticated.account
+        if to_uri.user != account and to_uri.user not in credentials.aliases:
             _log.info(
                 "REGISTER from %s: account %r may not register %r",
                 flow.remote,
-                authenticated.username,
+                account,
                 to_uri.user,
             )
             return _respond(request, 403)
-        aor = SipUri(
-            host=authenticated.realm, user=authenticated.username, scheme=to_uri.scheme
-        ).aor
+        aor = SipUri(host=authenticated.realm, user=account, scheme=to_uri.scheme).aor
 
         path = self._path(request)
         outbound = "outbound" in request.supported
@@ -241,6 +245,8 @@ class Registrar:
             honoured_reg_id = False
         else:
             specs = self._contacts(request, contacts, outbound)
+            if credentials.expires_at is not None:
+                specs = _within(specs, credentials.expires_at - self._location.clock())
             honoured_reg_id = any(spec.reg_id is not None for spec in specs)
             if honoured_reg_id and not self._first_hop_ok(request, path):
                 return _respond(request, 439)
@@ -332,6 +338,15 @@ class Registrar:
             return False
         nearest = NameAddress.parse(path[-1]).uri
         return isinstance(nearest, SipUri) and "ob" in nearest.params
+
+
+def _within(specs: Sequence[ContactSpec], seconds_left: float) -> list[ContactSpec]:
+    """The contacts with no interval beyond `seconds_left` (at least 1 s: a binding that
+    ends before the phone's credentials do; removals stay removals)."""
+    limit = max(1, int(seconds_left))
+    return [
+        dataclasses.replace(spec, expires=limit) if spec.expires > limit else spec for spec in specs
+    ]
 
 
 def _respond(request: SipRequest, status: int, reason: str | None = None) -> SipResponse:

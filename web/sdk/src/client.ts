@@ -24,6 +24,7 @@ import { Emitter } from './emitter';
 import { CallboardError } from './errors';
 import { type FetchLike, login as httpLogin, logout as httpLogout } from './http';
 import { Phone } from './phone';
+import { CredentialRenewal } from './renewal';
 import { Ringer, type RingtoneOptions } from './ringer';
 import { Sequencer } from './sequencer';
 import { ApiSocket, type ReconnectOptions, type SocketState, type WebSocketFactory } from './socket';
@@ -147,6 +148,10 @@ export class Client extends Emitter<ClientEvents> implements CallActions {
   private readonly tabs: Tabs;
   private readonly ringer: Ringer;
   private phoneInstance: Phone | null = null;
+  /** Renews the phone's SIP credentials when they expire (renewal.ts). */
+  private renewal: CredentialRenewal | null = null;
+  /** Why the server refused new SIP credentials (the phone fails when they lapse). */
+  private renewalRefused: string | undefined;
   private phoneStatusValue: PhoneStatus = { state: 'off', owner: 'none' };
   private connectionState: ConnectionState = 'idle';
   private ownsSession = false;
@@ -518,6 +523,7 @@ export class Client extends Emitter<ClientEvents> implements CallActions {
     else if (state === 'closed') next = 'closed';
     else next = this.socket.opened === 0 ? 'connecting' : 'reconnecting';
     if (state === 'open' && this.tabs.leader) void this.startPhone();
+    if (state === 'open') this.renewal?.resume();
     if (next === this.connectionState) return;
     this.connectionState = next;
     this.emit('connection', next);
@@ -533,6 +539,7 @@ export class Client extends Emitter<ClientEvents> implements CallActions {
     this.tabs.stop();
     const phone = this.phoneInstance;
     this.phoneInstance = null;
+    this.stopRenewal();
     this.socket.close();
     if (phone !== null) await phone.stop();
     this.setPhoneStatus({ state: 'off', owner: 'none' });
@@ -548,8 +555,15 @@ export class Client extends Emitter<ClientEvents> implements CallActions {
     } else {
       const phone = this.phoneInstance;
       this.phoneInstance = null;
+      this.stopRenewal();
       void phone?.stop();
     }
+  }
+
+  private stopRenewal(): void {
+    this.renewal?.stop();
+    this.renewal = null;
+    this.renewalRefused = undefined;
   }
 
   private async startPhone(): Promise<void> {
@@ -579,6 +593,9 @@ export class Client extends Emitter<ClientEvents> implements CallActions {
     this.phoneInstance = phone;
     phone.on('state', (state, error) => {
       if (this.phoneInstance !== phone) return;
+      if (state === 'failed' && this.renewalRefused !== undefined) {
+        error = `${error ?? 'registration failed'} (no new SIP credentials: ${this.renewalRefused})`;
+      }
       this.setPhoneStatus(error === undefined ? { state, owner: 'here' } : { state, owner: 'here', error });
     });
     const changed = (id: string) => {
@@ -599,6 +616,18 @@ export class Client extends Emitter<ClientEvents> implements CallActions {
       this.emit('dtmfReceived', call, digit);
     });
     phone.start(config);
+    this.stopRenewal();
+    const renewal = new CredentialRenewal({
+      fetch: () => this.socket.request<DeviceConfig>('user_default_device', { name: 'webrtc' }),
+      apply: (next) => {
+        if (this.phoneInstance === phone) phone.renew(next);
+      },
+      refused: (error) => {
+        this.renewalRefused = error.detail;
+      },
+    });
+    this.renewal = renewal;
+    renewal.start(config);
     // Calls the server announced before the phone was up (e.g. after a tab handover).
     for (const call of this.store.live()) if (call.data.sipId !== undefined) phone.link(call.id, call.data.sipId);
   }

@@ -1,7 +1,8 @@
 /**
  * The web phone: a JsSIP user agent registered over the server's SIP WebSocket with the
- * settings of `user_default_device` (the device's digest HA1 and realm, never a
- * password), as the published webitel-sdk configures it (reference §9.1).
+ * settings of `user_default_device` (a digest HA1 and realm, never a password), as the
+ * published webitel-sdk configures it (reference §9.1). With a token that expires those
+ * are ephemeral credentials, which `renew` replaces before they expire (renewal.ts).
  *
  * The server is the authority on calls; the phone carries their media. It links its SIP
  * sessions to the server's calls: an incoming INVITE names its call in `X-Webitel-Uuid`;
@@ -108,6 +109,20 @@ export class Phone extends Emitter<PhoneEvents> {
     });
     this.setState('connecting');
     ua.start();
+  }
+
+  /** Authenticate with new credentials from now on, and re-register with them at once.
+   * The user agent stays (with its SIP WebSocket and its calls): requests inside a call
+   * are not challenged, so calls in progress are not touched. */
+  renew(config: DeviceConfig): void {
+    const ua = this.ua;
+    if (ua === null) return;
+    this.config = config;
+    ua.set('authorization_user', config.authorization_user);
+    ua.set('realm', config.realm);
+    // Also forgets any plain password: JsSIP authenticates with the HA1 alone.
+    ua.set('ha1', config.ha1);
+    ua.register();
   }
 
   /** Unregister and close (the page goes away, or another tab takes the phone). */

@@ -78,7 +78,11 @@ export interface Hello {
   };
 }
 
-/** The `user_default_device` reply: the web phone's SIP settings (webitel-sdk §9.1). */
+/** The `user_default_device` reply: the web phone's SIP settings (webitel-sdk §9.1).
+ * For a token that expires they are ephemeral (Callboard's addition): then
+ * `authorization_user` carries its expiry, `ha1` is that username's, and `expires_at`
+ * (ms since the epoch) and `expires_in` (seconds left, by the server's clock) say when
+ * they end; see renewal.ts. */
 export interface DeviceConfig {
   server: string;
   extension: string;
@@ -88,6 +92,8 @@ export interface DeviceConfig {
   display_name: string;
   ha1: string;
   register_expires?: number;
+  expires_at?: number;
+  expires_in?: number;
 }
 
 export function isCallEvent(frame: WireEvent): frame is WireEvent & { data: { call: WireCallEvent } } {

@@ -34,7 +34,7 @@ from callboard.compat.webitel.events import event_frame
 from callboard.directory.permissions import Permission
 from callboard.directory.principal import Principal
 from callboard.directory.tokens import TokensRevoked
-from callboard.errors import AppError, InvalidInput, LicenseRequired
+from callboard.errors import AppError, InvalidInput, LicenseRequired, Unauthenticated
 from callboard.realtime.hub import UserEvent
 from callboard.runtime import Runtime
 
@@ -313,14 +313,28 @@ class WebitelSession:
         return {"items": items, "last_seq": self.runtime.hub.last_seq(self.principal.user_id)}
 
     async def user_default_device(self, data: dict[str, Any]) -> dict[str, Any]:
-        assert self.principal is not None
-        device = await self.runtime.directory.web_device(self.principal.user_id)
-        if device is None:
+        """The web phone's SIP settings (reference §9.1): a digest HA1, never a password.
+
+        A socket whose token expires (a login session, a widget's token) gets ephemeral
+        credentials (`callboard.directory.ephemeral`): a username of its device that
+        expires with the token (12 h at most), and that username's HA1; `expires_at`
+        (ms) and `expires_in` (s, immune to the browser's clock) say when, and the SDK
+        asks again before then. The device's own HA1 never reaches that browser.
+
+        A token that never expires (an integration token) gets the device's own account
+        and HA1, as the Webitel engine answers: ephemeral credentials would have to
+        expire anyway, and the published webitel-sdk, which such tokens serve (phones
+        that run for days), never asks for new ones; its phone would fall silent.
+        """
+        principal = self.principal
+        assert principal is not None
+        device = await self.runtime.directory.web_device(principal.user_id)
+        if device is None or device.user_id is None:
             raise InvalidInput("the user has no device", id="app.device.not_found")
         if self.runtime.web_phone_url is None:
             raise InvalidInput("no SIP WebSocket listener", id="app.device.no_server")
         extension = device.extension or device.account
-        return {
+        answer: dict[str, Any] = {
             "server": self.runtime.web_phone_url,
             "extension": extension,
             "realm": device.domain,
@@ -329,6 +343,19 @@ class WebitelSession:
             "display_name": device.user_name,
             "ha1": device.ha1_md5,
         }
+        if principal.expires_at is None:
+            return answer
+        now = time.time()
+        if principal.expires_at <= now * 1000:
+            raise Unauthenticated(
+                "the token has expired: no SIP credentials for it", id="app.session.expired"
+            )
+        issued = self.runtime.directory.web_phone_credentials(device, principal.expires_at)
+        answer["authorization_user"] = issued.username
+        answer["ha1"] = issued.ha1_md5
+        answer["expires_at"] = issued.expires_at * 1000
+        answer["expires_in"] = max(0, int(issued.expires_at - now))
+        return answer
 
     async def accepted(self, data: dict[str, Any]) -> None:
         return None
