@@ -46,8 +46,6 @@ import csv
 import dataclasses
 import datetime as dt
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -55,7 +53,6 @@ import tempfile
 import threading
 import time
 import traceback
-import types
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -73,23 +70,27 @@ from harness import (
     Interrupted,
     Ports,
     api_request,
+    arm_time_limit,
+    callboard_env,
     callboard_versions,
-    ensure_venv,
+    finish_run,
     fmt,
-    loadavg,
     log,
-    machine_info,
+    open_results,
     percentile,
+    provision_phone_user,
+    py_spy_binary,
+    py_spy_profile,
     ratio,
     read_stat_rows,
-    set_log_file,
+    run_meta,
     sipp_base,
-    sipp_version,
+    sipp_uas,
     smaps_rollup,
+    start_callboard,
+    start_py_spy,
     stat_int,
-    summarize_py_spy,
     trace_messages,
-    wait_http,
     wait_quiet,
     wait_udp_bound,
 )
@@ -204,33 +205,22 @@ class Node:
         return api_request(self.http_port, method, path, body, token=ADMIN_TOKEN)
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBOARD_")}
-        env.update(
-            {
-                "CALLBOARD_HOST": LOCALHOST,
-                "CALLBOARD_SIP_HOST": LOCALHOST,
-                "CALLBOARD_SIP_UDP_PORT": str(self.sip_port),
-                "CALLBOARD_SIP_TCP_PORT": "none",
-                "CALLBOARD_SIP_TLS_PORT": "none",
-                "CALLBOARD_SIP_WS_PORT": "none",
-                "CALLBOARD_SIP_WSS_PORT": "none",
-                "CALLBOARD_SIP_PROVIDER_PORT": "none",
-                "CALLBOARD_DOMAIN": DOMAIN,
-                "CALLBOARD_DEMO": "false",
-                "CALLBOARD_ADMIN_TOKEN": ADMIN_TOKEN,
-                "CALLBOARD_LOG_LEVEL": "warning",
-            }
-        )
-        argv = [str(Path(sys.executable).parent / "callboard"), "serve"]
+        env = callboard_env(self.sip_port)
+        command = [str(Path(sys.executable).parent / "callboard"), "serve"]
         if self.gc_log:
             # The same serve(), plus a line on stderr for each full collection.
-            argv = [sys.executable, str(BENCH_DIR / "serve_callboard.py")]
+            command = [sys.executable, str(BENCH_DIR / "serve_callboard.py")]
             env["CALLBOARD_BENCH_GC_LOG"] = "1"
-        argv += ["--data-dir", str(self.data_dir), "--port", str(self.http_port)]
-        self.server = PROCS.start(argv, cwd=self.out, env=env, log_prefix=self.out / "server")
+        self.server = start_callboard(
+            command,
+            data_dir=self.data_dir,
+            http_port=self.http_port,
+            sip_port=self.sip_port,
+            env=env,
+            folder=self.out,
+            log_prefix=self.out / "server",
+        )
         SAMPLER.set_role("server", self.server.pid)
-        wait_http(self.http_port, self.server, 60, token=ADMIN_TOKEN, logs=self.out)
-        wait_udp_bound(self.sip_port, self.server, 20)
         log(f"callboard serve pid {self.server.pid}: HTTP :{self.http_port}, SIP :{self.sip_port}")
 
     def provision(self, count: int) -> None:
@@ -240,24 +230,7 @@ class Node:
         for index in range(count):
             account = str(FIRST_EXTENSION + index)
             password = f"pw-{account}-bench"
-            device = self.api(
-                "POST",
-                "/api/devices",
-                {"name": f"bench {account}", "account": account, "password": password},
-            )
-            user = self.api(
-                "POST",
-                "/api/users",
-                {
-                    "name": f"Bench {account}",
-                    "username": f"bench{account}",
-                    "password": "bench-user-passw0rd",
-                    "extension": account,
-                    "roles": [{"id": 4}],
-                    "license": [{"id": license_id}],
-                    "device": {"id": device["id"]},
-                },
-            )
+            user = provision_phone_user(self.http_port, license_id, account, password)
             token = self.api("POST", f"/api/users/{user['id']}/tokens", {"usage": "bench"})
             self.users.append(User(index, str(user["id"]), account, password, token["token"]))
         log(f"provisioned {count} users, devices and tokens in {time.monotonic() - started:.1f} s")
@@ -324,22 +297,7 @@ class Node:
         """A fresh SIPp UAS on the UAS port, logging every message with its time."""
         self.stop_uas()
         folder.mkdir(parents=True, exist_ok=True)
-        argv = [
-            *sipp_base("uas_lc.xml", None, self.uas_port, self.media_base),
-            "-trace_msg",
-            "-message_file",
-            "uas_messages.log",
-            "-trace_stat",
-            "-stf",
-            "uas_stat.csv",
-            "-fd",
-            "1",
-            "-trace_err",
-            "-error_file",
-            "uas_errors.log",
-            "-max_log_size",
-            "200000000",
-        ]
+        argv = sipp_uas(self.uas_port, self.media_base, max_log_size=200_000_000, messages=True)
         self.uas = PROCS.start(argv, cwd=folder, log_prefix=folder / "uas")
         wait_udp_bound(self.uas_port, self.uas, 10)
         SAMPLER.set_role("uas", self.uas.pid)
@@ -628,26 +586,7 @@ def run_load(
     t0 = time.monotonic()
     uac = PROCS.start(argv, cwd=folder, log_prefix=folder / "uac")
     SAMPLER.set_role("uac", uac.pid)
-    spy: subprocess.Popen[bytes] | None = None
-    if py_spy is not None:
-        spy = PROCS.start(
-            [
-                str(py_spy),
-                "record",
-                "--pid",
-                str(node.pid),
-                "--duration",
-                str(int(seconds)),
-                "--rate",
-                "200",
-                "--format",
-                "raw",
-                "--output",
-                str(folder / "py-spy.txt"),
-            ],
-            cwd=folder,
-            log_prefix=folder / "py-spy",
-        )
+    spy = start_py_spy(py_spy, node.pid, int(seconds), folder) if py_spy is not None else None
     try:
         uac.wait(seconds + plan.hold_ms / 1000 + 60)
     except subprocess.TimeoutExpired:
@@ -661,11 +600,9 @@ def run_load(
     run.cpu = SAMPLER.stats(t0, t1)
     run.gc = node.collections(wall_t0, wall_t0 + (t1 - t0))
     if spy is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            spy.wait(20)
-        PROCS.stop(spy)
-        if (folder / "py-spy.txt").exists():
-            run.profile = summarize_py_spy(folder / "py-spy.txt")
+        profile = py_spy_profile(spy, folder)
+        if profile is not None:
+            run.profile = profile
     with contextlib.suppress(FileNotFoundError, json.JSONDecodeError, IndexError):
         lines = (folder / "uac.stdout.txt").read_text().strip().splitlines()
         run.uac_summary = json.loads(lines[-1])
@@ -1412,31 +1349,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     limit = min(args.time_limit or (300 if plan.quick else 900), 1500)
     started = dt.datetime.now(dt.UTC)
     out = args.out or BENCH_DIR / "results" / ("events-" + started.strftime("%Y%m%d-%H%M%S"))
-    if out.exists() and any(out.iterdir()):
-        raise SystemExit(f"{out} is not empty: give a new --out folder")
-    out.mkdir(parents=True, exist_ok=True)
-    set_log_file(out / "bench.log")
+    open_results(out)
     t_start = time.monotonic()
-
-    def on_alarm(signum: int, frame: types.FrameType | None) -> None:
-        raise BenchTimeout(f"hard time limit of {limit} s reached")
-
-    def on_signal(signum: int, frame: types.FrameType | None) -> None:
-        raise Interrupted(f"signal {signal.Signals(signum).name}")
-
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.alarm(limit)
-    meta: dict[str, Any] = {
-        "started": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "command": " ".join(["bench/events.py", *(argv or sys.argv[1:])]),
-        "machine": machine_info(),
-        "load_start": loadavg(),
-        "sipp": sipp_version(),
-        "node": node_version(),
-        "time_limit_s": limit,
-    }
+    arm_time_limit(limit)
+    meta = run_meta("bench/events.py", argv, started, limit, node=node_version())
     events_md: Path | None = None
     if args.write_events_md == "yes" or (
         args.write_events_md == "auto"
@@ -1453,11 +1369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     node: Node | None = None
     try:
         ws_module = ensure_ws(args.work_dir)
-        py_spy: Path | None = None
-        if args.profile:
-            py_spy = args.py_spy or (
-                ensure_venv(args.work_dir / "py-spy-venv", "py-spy", "py-spy") / "bin" / "py-spy"
-            )
+        py_spy = py_spy_binary(args.py_spy, args.work_dir) if args.profile else None
         results.versions = callboard_versions(
             "asyncio (bench/serve_callboard.py with CALLBOARD_BENCH_GC_LOG)"
             if args.gc_log
@@ -1480,13 +1392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"ERROR {results.error}\n{traceback.format_exc()}")
         exit_code = 1
     finally:
-        signal.alarm(0)
-        if node is not None:
-            node.stop()
-        PROCS.stop_all()
-        SAMPLER.stop()
-        meta["wall_s"] = round(time.monotonic() - t_start, 1)
-        meta["load_end"] = loadavg()
+        finish_run(meta, t_start, stop=node.stop if node is not None else None)
         if exit_code:
             events_md = None
         write_report(out, meta, results, plan, events_md=events_md)

@@ -1,5 +1,6 @@
-"""What the benchmarks in bench/ share: processes, ports, CPU and memory from /proc,
-SIPp, the machine, and report formatting.
+"""What the benchmarks in bench/ share: a run's life (results folder, time limit, end),
+processes, ports, CPU and memory from /proc, SIPp, the machine, a bench Callboard node,
+and report formatting.
 
 Everything here is bounded and local: processes are started in their own session and
 stopped by their pid (never by name), only 127.0.0.1 is used, and every port is checked
@@ -24,9 +25,10 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,72 @@ def set_log_file(path: Path | None) -> None:
     """Where log() copies its lines (the run's bench.log), besides stdout."""
     global LOG_FILE
     LOG_FILE = path
+
+
+# --------------------------------------------------------------------------- a run
+
+
+def open_results(out: Path) -> None:
+    """Make `out`, the run's new results folder, and log into its bench.log; SystemExit
+    when it exists and is not empty (results are never overwritten)."""
+    if out.exists() and any(out.iterdir()):
+        raise SystemExit(f"{out} is not empty: give a new --out folder")
+    out.mkdir(parents=True, exist_ok=True)
+    set_log_file(out / "bench.log")
+
+
+def arm_time_limit(limit: int) -> None:
+    """After `limit` s, BenchTimeout; SIGTERM and SIGINT raise Interrupted. Both derive
+    from BaseException, so they stop a run wherever it is, and `finish_run` cleans up."""
+
+    def on_alarm(signum: int, frame: types.FrameType | None) -> None:
+        raise BenchTimeout(f"hard time limit of {limit} s reached")
+
+    def on_signal(signum: int, frame: types.FrameType | None) -> None:
+        raise Interrupted(f"signal {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.alarm(limit)
+
+
+def run_meta(
+    script: str, argv: Sequence[str] | None, started: dt.datetime, limit: int, **extra: str
+) -> dict[str, Any]:
+    """What a report says of the run: when, the command, the machine, its load, SIPp's
+    version, `extra`, and the time limit."""
+    return {
+        "started": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "command": " ".join([script, *(argv or sys.argv[1:])]),
+        "machine": machine_info(),
+        "load_start": loadavg(),
+        "sipp": sipp_version(),
+        **extra,
+        "time_limit_s": limit,
+    }
+
+
+def finish_run(
+    meta: dict[str, Any], t_start: float, *, stop: Callable[[], None] | None = None
+) -> None:
+    """The end of a run, however it went: the time limit disarmed, `stop` called (the
+    system under test), every process and the CPU sampler stopped; `meta` gets the wall
+    time and the load average at the end."""
+    signal.alarm(0)
+    if stop is not None:
+        stop()
+    PROCS.stop_all()
+    SAMPLER.stop()
+    meta["wall_s"] = round(time.monotonic() - t_start, 1)
+    meta["load_end"] = loadavg()
+
+
+def py_spy_binary(given: Path | None, work_dir: Path) -> Path:
+    """`given`, or py-spy installed in a venv under `work_dir` (made when missing)."""
+    if given is not None:
+        return given
+    return ensure_venv(work_dir / "py-spy-venv", "py-spy", "py-spy") / "bin" / "py-spy"
 
 
 # --------------------------------------------------------------------------- processes
@@ -462,6 +530,28 @@ def sipp_base(scenario: str, remote: str | None, port: int, media_port: int) -> 
     ]
 
 
+def sipp_uas(port: int, media_port: int, *, max_log_size: int, messages: bool) -> list[str]:
+    """The bench UAS (uas_lc.xml, which answers every call) on `port`: its statistics
+    every second in uas_stat.csv, its errors in uas_errors.log (`max_log_size` bytes at
+    most) and, with `messages`, every message it sent or got in uas_messages.log."""
+    argv = sipp_base("uas_lc.xml", None, port, media_port)
+    if messages:
+        argv += ["-trace_msg", "-message_file", "uas_messages.log"]
+    return [
+        *argv,
+        "-trace_stat",
+        "-stf",
+        "uas_stat.csv",
+        "-fd",
+        "1",
+        "-trace_err",
+        "-error_file",
+        "uas_errors.log",
+        "-max_log_size",
+        str(max_log_size),
+    ]
+
+
 def read_stat_rows(path: Path) -> list[dict[str, str]]:
     try:
         text = path.read_text(errors="replace")
@@ -566,6 +656,37 @@ def summarize_py_spy(raw: Path, top: int = 30) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- machine
+
+
+def start_py_spy(py_spy: Path, pid: int, seconds: int, folder: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling process `pid` from outside for `seconds` (200 Hz, every thread's
+    raw stacks) into `folder`/py-spy.txt."""
+    argv = [
+        str(py_spy),
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(seconds),
+        "--rate",
+        "200",
+        "--format",
+        "raw",
+        "--output",
+        str(folder / "py-spy.txt"),
+    ]
+    return PROCS.start(argv, cwd=folder, log_prefix=folder / "py-spy")
+
+
+def py_spy_profile(spy: subprocess.Popen[bytes] | None, folder: Path) -> dict[str, Any] | None:
+    """Let `spy` (from start_py_spy) write its profile (20 s at most) and stop it; the
+    profile in `folder`, summarised, or None when there is none."""
+    if spy is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            spy.wait(20)
+        PROCS.stop(spy)
+    raw = folder / "py-spy.txt"
+    return summarize_py_spy(raw) if raw.exists() else None
 
 
 def machine_info() -> dict[str, Any]:
@@ -704,6 +825,79 @@ def wait_http(
             if time.monotonic() > deadline:
                 raise BenchError(f"callboard HTTP not up within {within:g} s") from None
             time.sleep(0.2)
+
+
+def callboard_env(sip_port: int, **settings: str) -> dict[str, str]:
+    """The environment of a bench `callboard serve`: ours without any CALLBOARD_
+    variable, then SIP on UDP `sip_port` only, on 127.0.0.1, the bench domain without
+    demo users, the bench admin token, and warnings only; `settings` add more
+    (`ring_timeout="60"` is CALLBOARD_RING_TIMEOUT=60)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBOARD_")}
+    env.update(
+        {
+            "CALLBOARD_HOST": LOCALHOST,
+            "CALLBOARD_SIP_HOST": LOCALHOST,
+            "CALLBOARD_SIP_UDP_PORT": str(sip_port),
+            "CALLBOARD_SIP_TCP_PORT": "none",
+            "CALLBOARD_SIP_TLS_PORT": "none",
+            "CALLBOARD_SIP_WS_PORT": "none",
+            "CALLBOARD_SIP_WSS_PORT": "none",
+            "CALLBOARD_SIP_PROVIDER_PORT": "none",
+            "CALLBOARD_DOMAIN": DOMAIN,
+            "CALLBOARD_DEMO": "false",
+            "CALLBOARD_ADMIN_TOKEN": ADMIN_TOKEN,
+            "CALLBOARD_LOG_LEVEL": "warning",
+        }
+    )
+    env.update({f"CALLBOARD_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
+def start_callboard(
+    command: Sequence[str],
+    *,
+    data_dir: Path,
+    http_port: int,
+    sip_port: int,
+    env: dict[str, str],
+    folder: Path,
+    log_prefix: Path,
+) -> subprocess.Popen[bytes]:
+    """`command --data-dir D --port P` (`callboard serve`, or a script that serves the
+    same way) in `folder`; returns once its REST API answers and its SIP port is bound."""
+    argv = [*command, "--data-dir", str(data_dir), "--port", str(http_port)]
+    process = PROCS.start(argv, cwd=folder, env=env, log_prefix=log_prefix)
+    wait_http(http_port, process, 60, token=ADMIN_TOKEN, logs=folder)
+    wait_udp_bound(sip_port, process, 20)
+    return process
+
+
+def provision_phone_user(port: int, license_id: str, account: str, password: str) -> dict[str, Any]:
+    """A SIP device `account` (digest password `password`) and the user of extension
+    `account` that owns it, licensed; the user as the API answers it."""
+    device = api_request(
+        port,
+        "POST",
+        "/api/devices",
+        {"name": f"bench {account}", "account": account, "password": password},
+        token=ADMIN_TOKEN,
+    )
+    user: dict[str, Any] = api_request(
+        port,
+        "POST",
+        "/api/users",
+        {
+            "name": f"Bench {account}",
+            "username": f"bench{account}",
+            "password": "bench-user-passw0rd",
+            "extension": account,
+            "roles": [{"id": 4}],
+            "license": [{"id": license_id}],
+            "device": {"id": device["id"]},
+        },
+        token=ADMIN_TOKEN,
+    )
+    return user
 
 
 def callboard_versions(event_loop: str) -> dict[str, str]:

@@ -37,14 +37,12 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
-import types
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -63,19 +61,25 @@ from harness import (
     BenchTimeout,
     Interrupted,
     Ports,
+    arm_time_limit,
+    callboard_env,
     callboard_versions,
     ensure_venv,
-    loadavg,
+    finish_run,
     log,
-    machine_info,
+    open_results,
+    provision_phone_user,
+    py_spy_binary,
+    py_spy_profile,
     read_rtt,
     read_stat_rows,
-    set_log_file,
+    run_meta,
     sipp_base,
-    sipp_version,
+    sipp_uas,
     smaps_rollup,
+    start_callboard,
+    start_py_spy,
     stat_int,
-    summarize_py_spy,
     trace_messages,
     wait_quiet,
     wait_udp_bound,
@@ -84,7 +88,6 @@ from harness import api_request as _api_request
 from harness import fmt as _fmt
 from harness import ratio as _ratio
 from harness import summary as _summary
-from harness import wait_http as _wait_http
 
 CALLER = ("1001", "pw-1001-bench")
 CALLEE = ("1002", "pw-1002-bench")
@@ -224,19 +227,7 @@ class System:
         self._before_uas()
         self.uas_dir = self.out / f"uas-{self.starts}"
         self.uas_dir.mkdir(parents=True, exist_ok=True)
-        argv = [
-            *sipp_base("uas_lc.xml", None, self.uas_port, self.media_base + 4),
-            "-trace_stat",
-            "-stf",
-            "uas_stat.csv",
-            "-fd",
-            "1",
-            "-trace_err",
-            "-error_file",
-            "uas_errors.log",
-            "-max_log_size",
-            "20000000",
-        ]
+        argv = sipp_uas(self.uas_port, self.media_base + 4, max_log_size=20_000_000, messages=False)
         self.uas = PROCS.start(argv, cwd=self.uas_dir, log_prefix=self.uas_dir / "uas")
         wait_udp_bound(self.uas_port, self.uas, 10)
         SAMPLER.set_role("uas", self.uas.pid)
@@ -288,24 +279,7 @@ class Callboard(System):
         self.provisioned = False
 
     def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBOARD_")}
-        env.update(
-            {
-                "CALLBOARD_HOST": LOCALHOST,
-                "CALLBOARD_SIP_HOST": LOCALHOST,
-                "CALLBOARD_SIP_UDP_PORT": str(self.sip_port),
-                "CALLBOARD_SIP_TCP_PORT": "none",
-                "CALLBOARD_SIP_TLS_PORT": "none",
-                "CALLBOARD_SIP_WS_PORT": "none",
-                "CALLBOARD_SIP_WSS_PORT": "none",
-                "CALLBOARD_SIP_PROVIDER_PORT": "none",
-                "CALLBOARD_DOMAIN": DOMAIN,
-                "CALLBOARD_DEMO": "false",
-                "CALLBOARD_ADMIN_TOKEN": ADMIN_TOKEN,
-                "CALLBOARD_LOG_LEVEL": "warning",
-                "CALLBOARD_RING_TIMEOUT": "60",
-            }
-        )
+        env = callboard_env(self.sip_port, ring_timeout="60")
         if self.loop != "default":
             env["CALLBOARD_BENCH_LOOP"] = self.loop
         if self.cprofile is not None:
@@ -315,17 +289,20 @@ class Callboard(System):
     def _start_server(self) -> subprocess.Popen[bytes]:
         venv_bin = Path(sys.executable).parent
         if self.wrapper is not None:
-            argv = [sys.executable, str(self.wrapper)]
+            command = [sys.executable, str(self.wrapper)]
         elif self.loop == "default" and self.cprofile is None:
-            argv = [str(venv_bin / "callboard"), "serve"]
+            command = [str(venv_bin / "callboard"), "serve"]
         else:
-            argv = [sys.executable, str(BENCH_DIR / "serve_callboard.py")]
-        argv += ["--data-dir", str(self.data_dir), "--port", str(self.http_port)]
-        process = PROCS.start(
-            argv, cwd=self.out, env=self._env(), log_prefix=self.out / f"server-{self.starts}"
+            command = [sys.executable, str(BENCH_DIR / "serve_callboard.py")]
+        process = start_callboard(
+            command,
+            data_dir=self.data_dir,
+            http_port=self.http_port,
+            sip_port=self.sip_port,
+            env=self._env(),
+            folder=self.out,
+            log_prefix=self.out / f"server-{self.starts}",
         )
-        self._wait_http(process, 60)
-        wait_udp_bound(self.sip_port, process, 20)
         if not self.provisioned:
             self._provision()
             self.provisioned = True
@@ -334,30 +311,10 @@ class Callboard(System):
     def _api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         return _api_request(self.http_port, method, path, body, token=ADMIN_TOKEN)
 
-    def _wait_http(self, process: subprocess.Popen[bytes], within: float) -> None:
-        _wait_http(self.http_port, process, within, token=ADMIN_TOKEN, logs=self.out)
-
     def _provision(self) -> None:
         license_id = self._api("GET", "/api/licenses")["items"][0]["id"]
         for account, password in (CALLER, CALLEE):
-            device = self._api(
-                "POST",
-                "/api/devices",
-                {"name": f"bench {account}", "account": account, "password": password},
-            )
-            self._api(
-                "POST",
-                "/api/users",
-                {
-                    "name": f"Bench {account}",
-                    "username": f"bench{account}",
-                    "password": "bench-user-passw0rd",
-                    "extension": account,
-                    "roles": [{"id": 4}],
-                    "license": [{"id": license_id}],
-                    "device": {"id": device["id"]},
-                },
-            )
+            provision_phone_user(self.http_port, license_id, account, password)
         log(f"Callboard: provisioned users/devices {CALLER[0]} and {CALLEE[0]}")
 
     def _register(self, account: str, password: str, port: int) -> None:
@@ -964,34 +921,15 @@ def profile_step(
     holder: dict[str, Any] = {}
 
     def record(process: subprocess.Popen[bytes], folder: Path) -> None:
-        argv = [
-            str(py_spy),
-            "record",
-            "--pid",
-            str(system.pid),
-            "--duration",
-            str(seconds),
-            "--rate",
-            "200",
-            "--format",
-            "raw",
-            "--output",
-            str(folder / "py-spy.txt"),
-        ]
-        holder["spy"] = PROCS.start(argv, cwd=folder, log_prefix=folder / "py-spy")
+        holder["spy"] = start_py_spy(py_spy, system.pid, seconds, folder)
 
     step = run_uac(
         system, plan, kind="profile", rate=rate, calls=int(rate * seconds), during=record
     )
-    spy = holder.get("spy")
-    if spy is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            spy.wait(20)
-        PROCS.stop(spy)
-    raw = Path(step.folder) / "py-spy.txt"
+    profile = py_spy_profile(holder.get("spy"), Path(step.folder))
     result.profile = {"rate": rate, "folder": step.folder, "step": asdict(step)}
-    if raw.exists():
-        result.profile.update(summarize_py_spy(raw))
+    if profile is not None:
+        result.profile.update(profile)
 
 
 # --------------------------------------------------------------------------- report
@@ -1390,31 +1328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = dt.datetime.now(dt.UTC)
     out = args.out or BENCH_DIR / "results" / started.strftime("%Y%m%d-%H%M%S")
-    if out.exists() and any(out.iterdir()):
-        raise SystemExit(f"{out} is not empty: give a new --out folder")
-    out.mkdir(parents=True, exist_ok=True)
-    set_log_file(out / "bench.log")
+    open_results(out)
     t_start = time.monotonic()
-
-    def on_alarm(signum: int, frame: types.FrameType | None) -> None:
-        raise BenchTimeout(f"hard time limit of {limit} s reached")
-
-    def on_signal(signum: int, frame: types.FrameType | None) -> None:
-        raise Interrupted(f"signal {signal.Signals(signum).name}")
-
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.alarm(limit)
-
-    meta: dict[str, Any] = {
-        "started": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "command": " ".join(["bench/sip_calls.py", *(argv or sys.argv[1:])]),
-        "machine": machine_info(),
-        "load_start": loadavg(),
-        "sipp": sipp_version(),
-        "time_limit_s": limit,
-    }
+    arm_time_limit(limit)
+    meta = run_meta("bench/sip_calls.py", argv, started, limit)
     log(f"results in {out}; hard time limit {limit} s; plan {'quick' if plan.quick else 'full'}")
     log(
         f"machine: {meta['machine']['nproc']} x {meta['machine']['cpu_model']}, load "
@@ -1438,11 +1355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     exit_code = 0
     try:
         if args.profile == "py-spy":
-            if args.py_spy is not None:
-                py_spy = args.py_spy
-            else:
-                venv = ensure_venv(args.work_dir / "py-spy-venv", "py-spy", "py-spy")
-                py_spy = venv / "bin" / "py-spy"
+            py_spy = py_spy_binary(args.py_spy, args.work_dir)
         built: list[System] = []
         for key in systems:
             if key == "callboard":
@@ -1494,11 +1407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"stopping: {stop}")
         exit_code = 2
     finally:
-        signal.alarm(0)
-        PROCS.stop_all()
-        SAMPLER.stop()
-        meta["wall_s"] = round(time.monotonic() - t_start, 1)
-        meta["load_end"] = loadavg()
+        finish_run(meta, t_start)
         if meta.get("aborted") or exit_code:
             write_md = None
         write_report(out, meta, results, plan, results_md=write_md)

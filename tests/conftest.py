@@ -12,7 +12,7 @@ import pytest
 
 from callboard.config import Settings
 from tests.support.postgres import PostgresServer
-from tests.support.server import RunningServer, running_server
+from tests.support.server import RunningServer, admin_client, running_server
 
 _databases = itertools.count(1)
 
@@ -65,8 +65,7 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
 @pytest.fixture
 async def admin(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client that presents the root administrator's token."""
-    headers = {"X-Webitel-Access": server.root.admin_token}
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+    async with admin_client(server) as client:
         yield client
 
 

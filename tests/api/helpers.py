@@ -56,6 +56,15 @@ async def make_user(
     return ok(await client.post("/api/users", json=body, params=params or {}))
 
 
+async def other_domain(client: httpx.AsyncClient, name: str = "other-company.lo") -> dict[str, str]:
+    """Another domain, with a 5-seat CALL_CENTER license so its users can be made; returns
+    `{"domain_id": id}`, the parameters that act in it as the root administrator."""
+    made = ok(await client.post("/api/domains", json={"name": name}))
+    in_other = {"domain_id": str(made["id"])}
+    ok(await client.post("/api/licenses", json={"prod": "CALL_CENTER", "limit": 5, **in_other}))
+    return in_other
+
+
 async def make_token(
     client: httpx.AsyncClient, user_id: str, params: dict[str, str] | None = None
 ) -> str:

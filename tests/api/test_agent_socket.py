@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import websockets
 
-from tests.api.helpers import client_for, make_token, make_user, ok
+from tests.api.helpers import client_for, make_token, make_user, ok, other_domain
 from tests.support.server import RunningServer
 
 AGENTS = "/api/call_center/agents"
@@ -231,9 +231,7 @@ async def test_another_domains_agent_is_not_found(
 ) -> None:
     dave = await make_user(admin, "dave", "1004", role=3)
     daves = int(ok(await admin.post(AGENTS, json={"user": {"id": dave["id"]}}))["id"])
-    other = ok(await admin.post("/api/domains", json={"name": "other.lo"}))
-    in_other = {"domain_id": other["id"]}
-    ok(await admin.post("/api/licenses", json={"prod": "CALL_CENTER", "limit": 5, **in_other}))
+    in_other = await other_domain(admin, "other.lo")
     boss = await make_user(admin, "boss", role=1, params=in_other)
     async with connect(server, await make_token(admin, boss["id"], params=in_other)) as them:
         for action in ("cc_agent_online", "cc_agent_tasks", "cc_agent_subscribe_status"):

@@ -9,7 +9,7 @@ import httpx
 
 from callboard.callcenter.events import AgentChannel, AgentStatusChanged
 from callboard.callcenter.status import AgentStatus
-from tests.api.helpers import client_for, error, make_token, make_user, ok
+from tests.api.helpers import client_for, error, make_token, make_user, ok, other_domain
 from tests.support.server import RunningServer
 
 AGENTS = "/api/call_center/agents"
@@ -266,9 +266,7 @@ async def test_who_may_do_what(admin: httpx.AsyncClient, server: RunningServer) 
     ]
 
     # Another domain's administrator: our agents do not exist for them.
-    other = ok(await admin.post("/api/domains", json={"name": "other.lo"}))
-    in_other = {"domain_id": other["id"]}
-    ok(await admin.post("/api/licenses", json={"prod": "CALL_CENTER", "limit": 5, **in_other}))
+    in_other = await other_domain(admin, "other.lo")
     boss = await make_user(admin, "boss", role=1, params=in_other)
     async with client_for(admin, await make_token(admin, boss["id"], params=in_other)) as them:
         assert ok(await them.get(AGENTS))["items"] == []

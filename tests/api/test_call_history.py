@@ -17,7 +17,7 @@ from callboard.calls.causes import HangupCause
 from callboard.calls.events import Direction, LegEnded, LegRecord, Party, PartyKind
 from callboard.calls.history import HistoryWriter
 from callboard.events.bus import EventBus
-from tests.api.helpers import client_for, error, make_token, make_user, ok
+from tests.api.helpers import client_for, error, make_token, make_user, ok, other_domain
 from tests.support.server import RunningServer
 
 T = 1_700_000_000_000
@@ -104,13 +104,7 @@ async def _world(admin: httpx.AsyncClient, server: RunningServer) -> World:
             "/api/trunks", json={"name": "provider", "host": "127.0.0.1", "port": 5090}
         )
     )
-    other = ok(await admin.post("/api/domains", json={"name": "other-company.lo"}))
-    in_other = {"domain_id": other["id"]}
-    ok(
-        await admin.post(
-            "/api/licenses", json={"prod": "CALL_CENTER", "limit": 5, "domain_id": other["id"]}
-        )
-    )
+    in_other = await other_domain(admin)
     boss = await make_user(admin, "boss", role=1, params=in_other)
     world = World(
         alice=alice["id"],
@@ -118,7 +112,7 @@ async def _world(admin: httpx.AsyncClient, server: RunningServer) -> World:
         supervisor_token=await make_token(admin, supervisor["id"]),
         alice_token=await make_token(admin, alice["id"]),
         other_token=await make_token(admin, boss["id"], params=in_other),
-        other_domain=other["id"],
+        other_domain=in_other["domain_id"],
         trunk=trunk["id"],
     )
     a = Party("1001", "Alice", PartyKind.USER, int(world.alice))
@@ -161,7 +155,7 @@ async def _world(admin: httpx.AsyncClient, server: RunningServer) -> World:
              answered=502, hangup=600, parent="a6", by="callee"),
         # c5: in the other domain.
         _leg("o5", "c5", user=boss["id"], direction=out, caller=Party("1001"),
-             callee=Party("1002"), created=50, hangup=55, domain=int(other["id"])),
+             callee=Party("1002"), created=50, hangup=55, domain=int(in_other["domain_id"])),
     ]  # fmt: skip
     bus = EventBus()
     writer = HistoryWriter(server.runtime.db, bus, coalesce=0)

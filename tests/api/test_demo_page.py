@@ -7,7 +7,7 @@ import httpx
 from sqlalchemy import update
 
 from callboard.store.models import User
-from tests.api.helpers import client_for, error, make_token, make_user, ok
+from tests.api.helpers import client_for, error, make_token, make_user, ok, other_domain
 from tests.support.server import RunningServer
 
 
@@ -31,13 +31,7 @@ async def test_contacts_are_the_domains_users_with_an_extension(
     gone = await make_user(admin, "gone", "1009")
     async with server.runtime.db.transaction() as session:
         await session.execute(update(User).where(User.id == int(gone["id"])).values(enabled=False))
-    other = ok(await admin.post("/api/domains", json={"name": "other-company.lo"}))
-    in_other = {"domain_id": other["id"]}
-    ok(
-        await admin.post(
-            "/api/licenses", json={"prod": "CALL_CENTER", "limit": 5, "domain_id": other["id"]}
-        )
-    )
+    in_other = await other_domain(admin)
     await make_user(admin, "stranger", "1003", params=in_other)
 
     # Any user of the domain may read it (a plain user sees only themselves in /api/users).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.api.helpers import client_for, error, make_token, make_user, ok
+from tests.api.helpers import client_for, error, make_token, make_user, ok, other_domain
 
 
 async def test_domain_admins_see_only_their_domain(admin: httpx.AsyncClient) -> None:
@@ -15,13 +15,7 @@ async def test_domain_admins_see_only_their_domain(admin: httpx.AsyncClient) -> 
     )
     mine_user = await make_user(admin, "alice", "1001")
 
-    other = ok(await admin.post("/api/domains", json={"name": "other-company.lo"}))
-    in_other = {"domain_id": other["id"]}
-    ok(
-        await admin.post(
-            "/api/licenses", json={"prod": "CALL_CENTER", "limit": 5, "domain_id": other["id"]}
-        )
-    )
+    in_other = await other_domain(admin)
     boss = await make_user(admin, "boss", role=1, params=in_other)
     boss_token = await make_token(admin, boss["id"], params=in_other)
 

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from callboard.clock import now_ms
 from callboard.store.models import AccessToken, User
-from tests.api.helpers import client_for, error, make_token, make_user, ok
+from tests.api.helpers import client_for, error, make_token, make_user, ok, other_domain
 from tests.support.server import RunningServer
 
 METHOD = "/api/webrtc/get-widget-config"
@@ -146,13 +146,7 @@ async def test_who_may_ask_and_clear_errors(
 
 async def test_another_domains_number_is_not_found(admin: httpx.AsyncClient) -> None:
     await user_with_phone(admin, "alice", "1001")
-    other = ok(await admin.post("/api/domains", json={"name": "other-company.lo"}))
-    in_other = {"domain_id": other["id"]}
-    ok(
-        await admin.post(
-            "/api/licenses", json={"prod": "CALL_CENTER", "limit": 5, "domain_id": other["id"]}
-        )
-    )
+    in_other = await other_domain(admin)
     boss = await make_user(admin, "boss", role=1, params=in_other)
     async with client_for(admin, await make_token(admin, boss["id"], params=in_other)) as them:
         assert error(await them.post(METHOD, json={"internalNumber": "1001"}), 404)
@@ -229,13 +223,7 @@ async def test_login_with_an_email_address(
     assert wrong == unknown
 
     # An address two users share names nobody: it logs nobody in.
-    other = ok(await admin.post("/api/domains", json={"name": "other-company.lo"}))
-    in_other = {"domain_id": other["id"]}
-    ok(
-        await admin.post(
-            "/api/licenses", json={"prod": "CALL_CENTER", "limit": 5, "domain_id": other["id"]}
-        )
-    )
+    in_other = await other_domain(admin)
     await make_user(
         admin,
         "asmith",

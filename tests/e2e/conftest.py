@@ -30,14 +30,13 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from callboard.config import Settings
 from callboard.sip.transport import TransportKind
 from callboard.web.sdk import STATIC as SDK_DIR
 from tests.integration.conftest import cheap_password_hashing  # noqa: F401 (a fixture)
 from tests.support.netns import LoopbackNamespace
-from tests.support.server import RunningServer, running_server
+from tests.support.server import DOMAIN as DOMAIN
+from tests.support.server import RunningServer, admin_client, node_settings, running_server
 
-DOMAIN = "callboard.lo"
 CHROMIUM = "/usr/bin/chromium"
 PAGE = Path(__file__).resolve().parent / "phone.html"
 ARTIFACTS = Path(os.environ.get("CALLBOARD_TEST_ARTIFACTS", "test-artifacts"))
@@ -70,16 +69,10 @@ class WebUser:
 
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'callboard.db'}",
-        domain=DOMAIN,
-        demo=False,
-        sip_host="127.0.0.1",
-        sip_udp_port=0,
+    settings = node_settings(
+        tmp_path,
         sip_tcp_port=None,
         sip_tls_port=None,
-        sip_ws_port=0,
         sip_wss_port=None,
         sip_provider_port=None,
         ring_timeout=30.0,
@@ -90,8 +83,7 @@ async def node(tmp_path: Path) -> AsyncIterator[RunningServer]:
 
 @pytest.fixture
 async def admin(node: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"X-Webitel-Access": node.root.admin_token}
-    async with httpx.AsyncClient(base_url=node.url, headers=headers, timeout=30) as client:
+    async with admin_client(node) as client:
         yield client
 
 

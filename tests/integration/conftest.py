@@ -18,17 +18,15 @@ from sqlalchemy import select
 
 from callboard.calls.engine import CallEngine
 from callboard.calls.events import LegEvent
-from callboard.config import Settings
 from callboard.security import passwords
 from callboard.sip.location import BindingChange, BindingEvent
 from callboard.store.models import CallRecord
-from tests.support.server import RunningServer, running_server
+from tests.support.server import DOMAIN as DOMAIN
+from tests.support.server import RunningServer, admin_client, node_settings, running_server
 from tests.support.sipp import Sipp
 from tests.support.softphone import self_signed_pem
 
 E = TypeVar("E", bound=LegEvent)
-
-DOMAIN = "callboard.lo"
 
 
 @dataclass(frozen=True)
@@ -69,21 +67,11 @@ def node_database_url(tmp_path: Path) -> str:
 async def node(
     tmp_path: Path, node_certificate: Path, node_database_url: str
 ) -> AsyncIterator[RunningServer]:
-    certificate = node_certificate
-    settings = Settings(
-        data_dir=tmp_path,
+    settings = node_settings(
+        tmp_path,
         database_url=node_database_url,
-        domain=DOMAIN,
-        demo=False,
-        sip_host="127.0.0.1",
-        sip_udp_port=0,
-        sip_tcp_port=0,
-        sip_tls_port=0,
-        sip_ws_port=0,
-        sip_wss_port=0,
-        sip_provider_port=0,
-        tls_cert=certificate,
-        tls_key=certificate,
+        tls_cert=node_certificate,
+        tls_key=node_certificate,
         ring_timeout=3.0,
     )
     async with running_server(settings) as running:
@@ -92,8 +80,7 @@ async def node(
 
 @pytest.fixture
 async def admin(node: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"X-Webitel-Access": node.root.admin_token}
-    async with httpx.AsyncClient(base_url=node.url, headers=headers, timeout=30) as client:
+    async with admin_client(node) as client:
         yield client
 
 

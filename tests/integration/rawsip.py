@@ -201,6 +201,19 @@ class RawPhone:
         ]
         return "\r\n".join(lines) + "\r\n" + extra + _tail(body)
 
+    def credentials(self, challenge: Message, method: str, uri: str) -> str:
+        """The header line answering `challenge` with this phone's account: Authorization
+        for a 401's WWW-Authenticate, Proxy-Authorization for a 407's Proxy-Authenticate."""
+        proxy = challenge.status == 407
+        return digest(
+            challenge.get("Proxy-Authenticate" if proxy else "WWW-Authenticate"),
+            method=method,
+            uri=uri,
+            username=self.user,
+            password=self.password,
+            header="Proxy-Authorization" if proxy else "Authorization",
+        )
+
     async def register(self, server: str) -> Message:
         """REGISTER with digest authentication; the 200."""
         call_id = f"reg-{secrets.token_hex(6)}@{LOCALHOST}"
@@ -208,14 +221,7 @@ class RawPhone:
         aor = f"<sip:{self.user}@{self.domain}>"
         self.send(self.request("REGISTER", uri, call_id=call_id, cseq=1, to=aor), server)
         challenge = await self.wait("SIP/2.0 401", method="REGISTER")
-        credentials = digest(
-            challenge.get("WWW-Authenticate"),
-            method="REGISTER",
-            uri=uri,
-            username=self.user,
-            password=self.password,
-            header="Authorization",
-        )
+        credentials = self.credentials(challenge, "REGISTER", uri)
         again = self.request(
             "REGISTER", uri, call_id=call_id, cseq=2, to=aor, extra=credentials + "Expires: 300\r\n"
         )

@@ -18,13 +18,15 @@ from callboard.calls.events import (
     LegTransferred,
 )
 from callboard.store.models import CallRecord
-from tests.integration.conftest import DOMAIN, EventLog, Phone, provision, tune
+from tests.integration.conftest import DOMAIN, EventLog, tune
 from tests.integration.helpers import (
     agent,
     answering,
     body,
+    call_between,
     finals,
     header,
+    phones,
     records_by_leg,
     server_of,
 )
@@ -32,11 +34,6 @@ from tests.support.server import RunningServer
 from tests.support.sipp import Sipp, SippResult, Transport
 
 TRANSPORTS = pytest.mark.parametrize("transport", ["udp", "tcp"])
-
-
-async def _phones(admin: httpx.AsyncClient, *extensions: str) -> list[Phone]:
-    names = {"1001": "Alice", "1002": "Bob", "1003": "Carol"}
-    return [await provision(admin, ext, name=names.get(ext)) for ext in extensions]
 
 
 def _two_legs(events: EventLog) -> tuple[LegRinging, LegRinging]:
@@ -71,13 +68,8 @@ async def test_answered_call_caller_hangs_up(
     events: EventLog,
     transport: Transport,
 ) -> None:
-    alice, bob = await _phones(admin, "1001", "1002")
-    callee = await answering(sipp, node, bob, transport)
-    result = await agent(sipp, alice, transport).call(
-        server_of(node, transport), bob.extension, duration_ms=200
-    )
-    await callee.wait_calls(1)
-    seen_by_bob = await callee.stop()
+    alice, bob = await phones(admin, "1001", "1002")
+    result, seen_by_bob = await call_between(sipp, node, alice, bob, transport, duration_ms=200)
 
     # The caller was challenged (407) and then answered; the callee got our INVITE
     # with the caller's identity and SDP, over its own transport.
@@ -110,13 +102,17 @@ async def test_callee_hangs_up(
     events: EventLog,
     transport: Transport,
 ) -> None:
-    alice, bob = await _phones(admin, "1001", "1002")
-    callee = await answering(sipp, node, bob, transport, "uas_hangup.xml", duration_ms=200)
-    result = await agent(sipp, alice, transport).call(
-        server_of(node, transport), bob.extension, scenario="uac_bye_from_callee.xml"
+    alice, bob = await phones(admin, "1001", "1002")
+    result, seen_by_bob = await call_between(
+        sipp,
+        node,
+        alice,
+        bob,
+        transport,
+        scenario="uac_bye_from_callee.xml",
+        answer="uas_hangup.xml",
+        answer_ms=200,
     )
-    await callee.wait_calls(1)
-    seen_by_bob = await callee.stop()
     assert len(result.received("BYE ")) == 1
     # Its REGISTER was challenged and accepted, and then its BYE answered.
     assert len(seen_by_bob.sent("BYE ")) == 1
@@ -140,13 +136,10 @@ async def test_busy(
     events: EventLog,
     transport: Transport,
 ) -> None:
-    alice, bob = await _phones(admin, "1001", "1002")
-    callee = await answering(sipp, node, bob, transport, "uas_busy.xml")
-    result = await agent(sipp, alice, transport).call(
-        server_of(node, transport), bob.extension, scenario="uac_busy.xml"
+    alice, bob = await phones(admin, "1001", "1002")
+    result, _ = await call_between(
+        sipp, node, alice, bob, transport, scenario="uac_busy.xml", answer="uas_busy.xml"
     )
-    await callee.wait_calls(1)
-    await callee.stop()
     assert finals(result.received("SIP/2.0")) == [407, 486]
 
     caller, callee_leg = _two_legs(events)
@@ -167,13 +160,10 @@ async def test_no_answer_rings_out(
 ) -> None:
     """The ring timeout: the callee's INVITE is cancelled, the caller gets 480."""
     tune(node, ring_timeout=0.5)
-    alice, bob = await _phones(admin, "1001", "1002")
-    callee = await answering(sipp, node, bob, transport, "uas_noanswer.xml")
-    result = await agent(sipp, alice, transport).call(
-        server_of(node, transport), bob.extension, scenario="uac_noanswer.xml"
+    alice, bob = await phones(admin, "1001", "1002")
+    result, seen_by_bob = await call_between(
+        sipp, node, alice, bob, transport, scenario="uac_noanswer.xml", answer="uas_noanswer.xml"
     )
-    await callee.wait_calls(1)
-    seen_by_bob = await callee.stop()
     assert finals(result.received("SIP/2.0")) == [407, 480]
     assert len(result.received("SIP/2.0 180")) >= 1
     assert len(seen_by_bob.received("CANCEL ")) == 1 and seen_by_bob.received("ACK ")
@@ -194,13 +184,17 @@ async def test_caller_cancels_while_ringing(
     events: EventLog,
     transport: Transport,
 ) -> None:
-    alice, bob = await _phones(admin, "1001", "1002")
-    callee = await answering(sipp, node, bob, transport, "uas_noanswer.xml")
-    result = await agent(sipp, alice, transport).call(
-        server_of(node, transport), bob.extension, scenario="uac_cancel.xml", duration_ms=200
+    alice, bob = await phones(admin, "1001", "1002")
+    result, seen_by_bob = await call_between(
+        sipp,
+        node,
+        alice,
+        bob,
+        transport,
+        scenario="uac_cancel.xml",
+        duration_ms=200,
+        answer="uas_noanswer.xml",
     )
-    await callee.wait_calls(1)
-    seen_by_bob = await callee.stop()
     assert sorted(finals(result.received("SIP/2.0"))) == [200, 407, 487]  # 200 is the CANCEL's
     assert len(seen_by_bob.received("CANCEL ")) == 1
 
@@ -225,13 +219,10 @@ async def test_hold_and_resume_by_reinvite(
     """The caller holds (a=sendonly) and resumes (a=sendrecv): each offer reaches the
     callee, each answer (recvonly, then sendrecv; the scenario checks them) comes back,
     and the caller's leg is held, then resumed."""
-    alice, bob = await _phones(admin, "1001", "1002")
-    callee = await answering(sipp, node, bob, transport)
-    result = await agent(sipp, alice, transport).call(
-        server_of(node, transport), bob.extension, scenario="uac_hold.xml", duration_ms=100
+    alice, bob = await phones(admin, "1001", "1002")
+    result, seen_by_bob = await call_between(
+        sipp, node, alice, bob, transport, scenario="uac_hold.xml", duration_ms=100
     )
-    await callee.wait_calls(1)
-    seen_by_bob = await callee.stop()
 
     offers = [body(m) for m in seen_by_bob.received("INVITE ")]
     assert len(offers) == 3
@@ -260,13 +251,10 @@ async def test_dtmf_by_info(
 ) -> None:
     """INFO application/dtmf-relay: each digit is a LegDtmf of the sender's leg, and the
     INFO is relayed to the other party."""
-    alice, bob = await _phones(admin, "1001", "1002")
-    callee = await answering(sipp, node, bob, transport)
-    await agent(sipp, alice, transport).call(
-        server_of(node, transport), bob.extension, scenario="uac_info_dtmf.xml", duration_ms=100
+    alice, bob = await phones(admin, "1001", "1002")
+    _, seen_by_bob = await call_between(
+        sipp, node, alice, bob, transport, scenario="uac_info_dtmf.xml", duration_ms=100
     )
-    await callee.wait_calls(1)
-    seen_by_bob = await callee.stop()
     relayed = [body(m).strip() for m in seen_by_bob.received("INFO ")]
     assert [r.splitlines()[0] for r in relayed] == ["Signal=5", "Signal=#"]
     assert all(
@@ -293,7 +281,7 @@ async def _blind_transfer(
 ) -> tuple[SippResult, SippResult, SippResult, dict[str, LegRinging]]:
     """Alice calls Bob and transfers him (REFER) to Carol, who hangs up `talk_ms` after
     she answered."""
-    alice, bob, carol = await _phones(admin, "1001", "1002", "1003")
+    alice, bob, carol = await phones(admin, "1001", "1002", "1003")
     transferee = await answering(sipp, node, bob, transport)
     target = await answering(sipp, node, carol, transport, "uas_hangup.xml", duration_ms=talk_ms)
     referrer = await agent(sipp, alice, transport).call(
@@ -401,7 +389,7 @@ async def test_blind_transfer_referrer_hangs_up(
 async def test_unknown_extension_gets_404(
     node: RunningServer, admin: httpx.AsyncClient, sipp: Sipp, events: EventLog
 ) -> None:
-    [alice] = await _phones(admin, "1001")
+    [alice] = await phones(admin, "1001")
     result = await agent(sipp, alice).call(
         server_of(node, "udp"), "1999", scenario="uac_rejected.xml"
     )
@@ -416,7 +404,7 @@ async def test_unknown_extension_gets_404(
 async def test_user_registered_nowhere_gets_480(
     node: RunningServer, admin: httpx.AsyncClient, sipp: Sipp, events: EventLog
 ) -> None:
-    alice, _bob = await _phones(admin, "1001", "1002")
+    alice, _bob = await phones(admin, "1001", "1002")
     result = await agent(sipp, alice).call(
         server_of(node, "udp"), "1002", scenario="uac_rejected.xml"
     )
@@ -433,7 +421,7 @@ async def test_webrtc_offer_to_plain_rtp_phone_gets_488(
 ) -> None:
     """Until media is anchored, a WebRTC offer cannot reach a plain RTP phone: 488 with
     a Warning that says why, and the phone is never rung."""
-    alice, bob = await _phones(admin, "1001", "1002")
+    alice, bob = await phones(admin, "1001", "1002")
     callee = await answering(sipp, node, bob)
     result = await agent(sipp, alice).call(
         server_of(node, "udp"), bob.extension, scenario="uac_webrtc_offer.xml"

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from callboard.calls.events import LegBridged, LegDtmf, LegEnded, LegRinging
-from tests.api.helpers import client_for, error, make_token, make_user, ok
+from tests.api.helpers import client_for, error, make_token, make_user, ok, other_domain
 from tests.integration.conftest import EventLog, Phone, provision
 from tests.integration.helpers import agent, answering, body, header, server_of
 from tests.support.server import RunningServer
@@ -37,13 +37,7 @@ async def people(admin: httpx.AsyncClient) -> People:
     bob = await provision(admin, "1002", name="Bob")
     carol = await provision(admin, "1003", name="Carol")
     supervisor = await make_user(admin, "sup", "1009", role=2)
-    other = ok(await admin.post("/api/domains", json={"name": "other-company.lo"}))
-    in_other = {"domain_id": other["id"]}
-    ok(
-        await admin.post(
-            "/api/licenses", json={"prod": "CALL_CENTER", "limit": 5, "domain_id": other["id"]}
-        )
-    )
+    in_other = await other_domain(admin)
     boss = await make_user(admin, "boss", role=1, params=in_other)
     tokens = {
         "alice": await make_token(admin, alice.user_id),

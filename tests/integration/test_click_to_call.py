@@ -29,29 +29,46 @@ from callboard.calls.events import (
     LegTransferred,
     PartyKind,
 )
-from callboard.sip.transport import TransportKind
+from tests.api.helpers import make_token
 from tests.integration.conftest import DOMAIN, EventLog, Phone, provision, tune
-from tests.integration.helpers import answering, header, records_by_leg, server_of
+from tests.integration.helpers import (
+    answering,
+    header,
+    phones,
+    records_by_leg,
+    register_web_phone,
+    server_of,
+)
 from tests.integration.rawsip import RawUdpPhone, sdp
-from tests.support.jssip import JsSipPhone, ha1
+from tests.support.jssip import JsSipPhone
 from tests.support.server import RunningServer
-from tests.support.sipp import Sipp, SippResult
+from tests.support.sipp import Sipp, SippProcess, SippResult
 from tests.support.webitel import WebitelClient, WebitelRejected
 
 USER_PHONE = "uas_answer_offer.xml"
 USER_PHONE_HANGS_UP = "uas_offer_hangup.xml"
 
 
-async def _phones(admin: httpx.AsyncClient, *extensions: str) -> list[Phone]:
-    names = {"1001": "Alice", "1002": "Bob", "1003": "Carol"}
-    return [await provision(admin, ext, name=names.get(ext)) for ext in extensions]
+async def _ready(
+    sipp: Sipp,
+    node: RunningServer,
+    admin: httpx.AsyncClient,
+    user_phone: str = USER_PHONE,
+    destination_phone: str = "uas_answer.xml",
+) -> tuple[Phone, Phone, SippProcess, SippProcess]:
+    """Alice (1001), the user, whose SIPp phone answers with `user_phone`, and Bob
+    (1002), the destination, whose phone answers with `destination_phone`."""
+    alice, bob = await phones(admin, "1001", "1002")
+    user = await answering(sipp, node, alice, scenario=user_phone)
+    destination = await answering(sipp, node, bob, scenario=destination_phone)
+    return alice, bob, user, destination
 
 
-async def _token(admin: httpx.AsyncClient, user_id: str) -> str:
-    response = await admin.post(f"/api/users/{user_id}/tokens", json={"usage": "click-to-call"})
-    assert response.status_code == 200, response.text
-    token: str = response.json()["token"]
-    return token
+async def _seen(user: SippProcess, destination: SippProcess) -> tuple[SippResult, SippResult]:
+    """What the user's and the destination's phones saw, once each has had its call."""
+    await destination.wait_calls(1)
+    await user.wait_calls(1)
+    return await user.stop(), await destination.stop()
 
 
 @contextlib.asynccontextmanager
@@ -59,7 +76,7 @@ async def _as_user(
     node: RunningServer, admin: httpx.AsyncClient, phone: Phone
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client with one of the user's own tokens."""
-    headers = {"X-Webitel-Access": await _token(admin, phone.user_id)}
+    headers = {"X-Webitel-Access": await make_token(admin, phone.user_id)}
     async with httpx.AsyncClient(base_url=node.url, headers=headers, timeout=30) as client:
         yield client
 
@@ -111,9 +128,7 @@ async def test_the_user_rings_first_then_the_destination(
     """The whole flow, and the destination hangs up: the user's INVITE has no SDP and
     shows the destination; the user's offer reaches the destination as is (with the
     caller id asked for) and its answer comes back in the user's ACK."""
-    alice, bob = await _phones(admin, "1001", "1002")
-    user = await answering(sipp, node, alice, scenario=USER_PHONE)
-    destination = await answering(sipp, node, bob, scenario="uas_hangup.xml", duration_ms=300)
+    alice, bob, user, destination = await _ready(sipp, node, admin, USER_PHONE, "uas_hangup.xml")
     async with _as_user(node, admin, alice) as api:
         leg_id = await _click(
             api,
@@ -122,9 +137,7 @@ async def test_the_user_rings_first_then_the_destination(
             display="+15550001000",
             display_name="Sales",
         )
-    await destination.wait_calls(1)
-    await user.wait_calls(1)
-    seen_by_alice, seen_by_bob = await user.stop(), await destination.stop()
+    seen_by_alice, seen_by_bob = await _seen(user, destination)
 
     [invite] = seen_by_alice.received("INVITE ")
     assert _sdp(invite) == "" and not header(invite, "Content-Type")
@@ -176,11 +189,9 @@ async def test_the_user_hangs_up_and_the_sdk_sees_each_stage(
     """`client.invite()` of the published webitel-sdk (call_invite): its reply, and the
     call it then sees: ringing (outbound, the destination), active when the user's own
     phone answered, bridge when the destination did, hangup when the user hung up."""
-    alice, bob = await _phones(admin, "1001", "1002")
-    user = await answering(sipp, node, alice, scenario=USER_PHONE_HANGS_UP, duration_ms=300)
-    destination = await answering(sipp, node, bob)
+    alice, bob, user, destination = await _ready(sipp, node, admin, USER_PHONE_HANGS_UP)
     async with WebitelClient("alice") as sdk:
-        await sdk.connect(f"{node.url}/ws", await _token(admin, alice.user_id))
+        await sdk.connect(f"{node.url}/ws", await make_token(admin, alice.user_id))
         await sdk.subscribe_call()
         reply = await sdk.invite("1002", {"timeout": 20, "variables": {"ticket": "T-7"}})
         call_id = reply["result"]["id"]
@@ -198,9 +209,7 @@ async def test_the_user_hangs_up_and_the_sdk_sees_each_stage(
         await sdk.expect_call("destroy", call_id)
         assert sdk.actions(call_id) == ["ringing", "active", "bridge", "hangup", "destroy"]
 
-    await user.wait_calls(1)
-    await destination.wait_calls(1)
-    seen_by_alice, seen_by_bob = await user.stop(), await destination.stop()
+    seen_by_alice, seen_by_bob = await _seen(user, destination)
     assert len(seen_by_alice.sent("BYE ")) == 1 and len(seen_by_bob.received("BYE ")) == 1
     mine, [theirs] = _legs(events, alice)
     assert mine.leg_id == call_id and bridge["bridgedId"] == theirs.leg_id
@@ -213,9 +222,7 @@ async def test_once_connected_it_is_an_ordinary_call(
 ) -> None:
     """Hold and resume from the API reach both phones as new offers, DTMF reaches the
     destination as INFO, and the user's hangup from the API ends both."""
-    alice, bob = await _phones(admin, "1001", "1002")
-    user = await answering(sipp, node, alice, scenario=USER_PHONE)
-    destination = await answering(sipp, node, bob)
+    alice, _, user, destination = await _ready(sipp, node, admin)
     async with _as_user(node, admin, alice) as api:
         leg_id = await _click(api, "1002")
         await events.wait_for(LegBridged, 2)
@@ -230,9 +237,7 @@ async def test_once_connected_it_is_an_ordinary_call(
         await events.wait_for(LegDtmf)
         gone = await api.delete(f"/api/calls/active/{leg_id}")
         assert gone.status_code == 200, gone.text
-    await user.wait_calls(1)
-    await destination.wait_calls(1)
-    seen_by_alice, seen_by_bob = await user.stop(), await destination.stop()
+    seen_by_alice, seen_by_bob = await _seen(user, destination)
 
     for seen in (seen_by_alice, seen_by_bob):
         offers = [_sdp(m) for m in seen.received("INVITE ")[1:]]
@@ -252,7 +257,7 @@ async def test_the_user_transfers_the_destination(
 ) -> None:
     """A blind transfer from the API: the user leaves, the destination is connected to
     a third party (re-INVITEd with its session)."""
-    alice, bob, carol = await _phones(admin, "1001", "1002", "1003")
+    alice, bob, carol = await phones(admin, "1001", "1002", "1003")
     user = await answering(sipp, node, alice, scenario=USER_PHONE)
     destination = await answering(sipp, node, bob)
     target = await answering(sipp, node, carol, scenario="uas_hangup.xml", duration_ms=200)
@@ -339,21 +344,14 @@ async def test_from_the_sdk_web_phone_with_auto_answer(
     X-Webitel-Uuid); the SDK answers it by itself (the ringing event hands the params
     back); JsSIP's offer reaches the destination's web phone, whose answer comes back in
     the ACK (JsSIP confirms the session only with an answer to its offer)."""
-    alice, bob = await _phones(admin, "1001", "1002")
+    alice, bob = await phones(admin, "1001", "1002")
     async with (
         WebitelClient("alice", insecure_tls=True) as sdk,
         JsSipPhone("bob", insecure_tls=True) as other,
     ):
-        await other.register(
-            uri=f"sip:1002@{DOMAIN}",
-            ws_url=f"wss://{node.sip_address(TransportKind.WSS)}",
-            authorization_user=bob.account,
-            realm=DOMAIN,
-            ha1=ha1(bob.account, DOMAIN, bob.password),
-        )
-        await other.expect("registered")
+        await register_web_phone(other, node, bob)
         await sdk.connect(
-            f"{node.url}/ws", await _token(admin, alice.user_id), register_web_device=True
+            f"{node.url}/ws", await make_token(admin, alice.user_id), register_web_device=True
         )
         await sdk.expect("phone_registered", registered=True)
         await sdk.subscribe_call()
@@ -390,12 +388,12 @@ async def test_the_users_repeated_200_is_acked_only_with_the_answer(
     """Flow I's subtle part, with two hand-written UDP phones: the user's 200 (its offer)
     cannot be acknowledged before the destination answered, so a copy of it meanwhile
     gets nothing; after that, every copy gets the same ACK, answer included."""
-    alice, bob = await _phones(admin, "1001", "1002")
+    alice, bob = await phones(admin, "1001", "1002")
     server = server_of(node, "udp")
-    phones = [await RawUdpPhone(p.account, p.password, DOMAIN).open() for p in (alice, bob)]
-    user, destination = phones
+    peers = [await RawUdpPhone(p.account, p.password, DOMAIN).open() for p in (alice, bob)]
+    user, destination = peers
     try:
-        for phone in phones:
+        for phone in peers:
             await phone.register(server)
 
         async def barrier(phone: RawUdpPhone) -> None:
@@ -440,13 +438,13 @@ async def test_the_users_repeated_200_is_acked_only_with_the_answer(
                 assert ";tag=usertag" in ack.get("To")
 
             assert (await api.delete(f"/api/calls/active/{leg_id}")).status_code == 200
-            for phone in phones:
+            for phone in peers:
                 bye = await phone.wait("BYE ")
                 phone.send(bye.response(200, "OK", to_tag=None), server)
         ended = await events.wait_for(LegEnded, 2)
         assert {(e.cause, e.record.hangup_by) for e in ended} == {("NORMAL_CLEARING", "caller")}
     finally:
-        for phone in phones:
+        for phone in peers:
             phone.close()
 
 
@@ -456,9 +454,7 @@ async def test_the_users_repeated_200_is_acked_only_with_the_answer(
 async def test_the_user_declines_and_the_destination_never_rings(
     node: RunningServer, admin: httpx.AsyncClient, sipp: Sipp, events: EventLog
 ) -> None:
-    alice, bob = await _phones(admin, "1001", "1002")
-    user = await answering(sipp, node, alice, scenario="uas_busy.xml")
-    destination = await answering(sipp, node, bob)
+    alice, _, user, destination = await _ready(sipp, node, admin, "uas_busy.xml")
     async with _as_user(node, admin, alice) as api:
         leg_id = await _click(api, "1002")
     [end] = await events.wait_for(LegEnded)
@@ -475,9 +471,7 @@ async def test_the_user_does_not_answer(
     node: RunningServer, admin: httpx.AsyncClient, sipp: Sipp, events: EventLog
 ) -> None:
     """`params.timeout` is how long the user's phones ring; then they are cancelled."""
-    alice, bob = await _phones(admin, "1001", "1002")
-    user = await answering(sipp, node, alice, scenario="uas_noanswer.xml")
-    destination = await answering(sipp, node, bob)
+    alice, _, user, destination = await _ready(sipp, node, admin, "uas_noanswer.xml")
     async with _as_user(node, admin, alice) as api:
         leg_id = await _click(api, "1002", timeout=0.5)
     [end] = await events.wait_for(LegEnded)
@@ -494,14 +488,10 @@ async def test_the_destination_is_busy(
 ) -> None:
     """The user's answered leg is released with the destination's cause: its offer is
     answered (every stream rejected) in the ACK, then a BYE says why."""
-    alice, bob = await _phones(admin, "1001", "1002")
-    user = await answering(sipp, node, alice, scenario=USER_PHONE)
-    destination = await answering(sipp, node, bob, scenario="uas_busy.xml")
+    alice, _, user, destination = await _ready(sipp, node, admin, USER_PHONE, "uas_busy.xml")
     async with _as_user(node, admin, alice) as api:
         leg_id = await _click(api, "1002")
-    await destination.wait_calls(1)
-    await user.wait_calls(1)
-    seen_by_alice, _ = await user.stop(), await destination.stop()
+    seen_by_alice, _ = await _seen(user, destination)
 
     [ack] = seen_by_alice.received("ACK ")
     assert "m=audio 0 RTP/AVP 0" in _sdp(ack)  # the offer, answered and rejected
@@ -523,14 +513,10 @@ async def test_the_destination_does_not_answer(
     node: RunningServer, admin: httpx.AsyncClient, sipp: Sipp, events: EventLog
 ) -> None:
     """`params.destination_timeout`: the destination is cancelled, the user released."""
-    alice, bob = await _phones(admin, "1001", "1002")
-    user = await answering(sipp, node, alice, scenario=USER_PHONE)
-    destination = await answering(sipp, node, bob, scenario="uas_noanswer.xml")
+    alice, _, user, destination = await _ready(sipp, node, admin, USER_PHONE, "uas_noanswer.xml")
     async with _as_user(node, admin, alice) as api:
         await _click(api, "1002", destination_timeout=0.5)
-    await destination.wait_calls(1)
-    await user.wait_calls(1)
-    seen_by_alice, seen_by_bob = await user.stop(), await destination.stop()
+    seen_by_alice, seen_by_bob = await _seen(user, destination)
     assert len(seen_by_bob.received("CANCEL ")) == 1
     assert _reason(seen_by_alice.received("BYE ")[0]).startswith("SIP;cause=480;")
     ended = await events.wait_for(LegEnded, 2)
@@ -544,9 +530,7 @@ async def test_hangup_from_the_api_while_the_user_rings(
 ) -> None:
     """The user's phone is cancelled and nothing else rings."""
     tune(node, ring_timeout=20.0)
-    alice, bob = await _phones(admin, "1001", "1002")
-    user = await answering(sipp, node, alice, scenario="uas_noanswer.xml")
-    destination = await answering(sipp, node, bob)
+    alice, _, user, destination = await _ready(sipp, node, admin, "uas_noanswer.xml")
     async with _as_user(node, admin, alice) as api:
         leg_id = await _click(api, "1002")
         await user.wait_for_log("CALLBOARD-CALL-START")
@@ -567,17 +551,13 @@ async def test_hangup_from_the_api_while_the_destination_rings(
 ) -> None:
     """The destination is cancelled, and the user's answered phone released."""
     tune(node, ring_timeout=20.0)
-    alice, bob = await _phones(admin, "1001", "1002")
-    user = await answering(sipp, node, alice, scenario=USER_PHONE)
-    destination = await answering(sipp, node, bob, scenario="uas_noanswer.xml")
+    alice, _, user, destination = await _ready(sipp, node, admin, USER_PHONE, "uas_noanswer.xml")
     async with _as_user(node, admin, alice) as api:
         leg_id = await _click(api, "1002")
         await destination.wait_for_log("CALLBOARD-CALL-START")
         response = await api.delete(f"/api/calls/active/{leg_id}")
         assert response.status_code == 200, response.text
-    await destination.wait_calls(1)
-    await user.wait_calls(1)
-    seen_by_alice, seen_by_bob = await user.stop(), await destination.stop()
+    seen_by_alice, seen_by_bob = await _seen(user, destination)
     assert len(seen_by_bob.received("CANCEL ")) == 1
     assert _reason(seen_by_alice.received("BYE ")[0]) == 'SIP;cause=487;text="Request Terminated"'
     mine, [theirs] = _legs(events, alice)
@@ -593,14 +573,14 @@ async def test_no_registered_device_fails_at_once(
 ) -> None:
     """Nothing to ring: the request itself fails, over REST and over the socket, and no
     leg ever existed."""
-    alice, bob = await _phones(admin, "1001", "1002")
+    alice, bob = await phones(admin, "1001", "1002")
     destination = await answering(sipp, node, bob)
     async with _as_user(node, admin, alice) as api:
         response = await api.post("/api/calls", json={"destination": "1002"})
     assert response.status_code == 409, response.text
     assert response.json()["id"] == "app.call.originate.no_device"
     async with WebitelClient("alice") as sdk:
-        await sdk.connect(f"{node.url}/ws", await _token(admin, alice.user_id))
+        await sdk.connect(f"{node.url}/ws", await make_token(admin, alice.user_id))
         with pytest.raises(WebitelRejected) as refused:
             await sdk.invite("1002", {"timeout": 30})
         # The SDK rejects with the server's error object as is.

@@ -16,7 +16,7 @@ import pytest
 import websockets
 
 from callboard.calls.events import LegEnded, LegRinging
-from tests.api.helpers import client_for, error, make_token, make_user, ok
+from tests.api.helpers import client_for, error, make_token, make_user, ok, other_domain
 from tests.integration.conftest import EventLog, Phone, call_records, engine, provision
 from tests.integration.helpers import answering
 from tests.support.server import RunningServer
@@ -84,13 +84,7 @@ async def test_who_may_call_for_whom(
     alice = await provision(admin, "1001", name="Alice")
     bob = await provision(admin, "1002", name="Bob")
     supervisor = await make_user(admin, "sue", "1009", role=2)
-    other = ok(await admin.post("/api/domains", json={"name": "other-company.lo"}))
-    in_other = {"domain_id": other["id"]}
-    ok(
-        await admin.post(
-            "/api/licenses", json={"prod": "CALL_CENTER", "limit": 5, "domain_id": other["id"]}
-        )
-    )
+    in_other = await other_domain(admin)
     stranger = await make_user(admin, "stranger", "1001", params=in_other)
 
     async with client_for(admin, await _token(admin, bob)) as api:

@@ -3,7 +3,7 @@
 Real JsSIP 3.13.8 in Node over real WebSockets (subprotocol `sip`), configured the way
 the webitel SDK configures it (reference/webitel-sdk.md §9.1): `ha1` and `realm` instead
 of a password, the device account as `authorization_user`, `sip:<extension>@<domain>` as
-its URI, session timers on. The media is a stub in Node (tests/support/jssip/phone.cjs):
+its URI, session timers on. The media is a stub in Node (tests/support/webrtc-stub.cjs):
 what is checked here is signalling; Chromium runs the real media elsewhere.
 """
 

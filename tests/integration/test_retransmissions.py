@@ -16,7 +16,7 @@ import pytest
 from callboard.calls.events import LegAnswered, LegEnded, LegRinging
 from tests.integration.conftest import DOMAIN, EventLog, Phone, engine, provision
 from tests.integration.helpers import agent, answering, finals, server_of
-from tests.integration.rawsip import RawPhone, RawStreamPhone, RawUdpPhone, digest, sdp
+from tests.integration.rawsip import RawPhone, RawStreamPhone, RawUdpPhone, sdp
 from tests.support.server import RunningServer
 from tests.support.sipp import Sipp
 
@@ -48,6 +48,39 @@ async def _raw_stream(
 
 def _retransmitted_after(first_at: float, again_at: float) -> None:
     assert 0.6 * T1 <= again_at - first_at <= 3 * T1, again_at - first_at
+
+
+async def _authenticated_invite(
+    phone: RawPhone,
+    server: str,
+    uri: str,
+    call_id: str,
+    body: str,
+    *,
+    copies: int = 1,
+    first_copies: int = 1,
+) -> str:
+    """INVITE (sent `first_copies` times), 407, ACK, INVITE with credentials (sent
+    `copies` times); that INVITE."""
+    to = f"<{uri}>"
+    first = phone.request("INVITE", uri, call_id=call_id, cseq=1, to=to, body=body)
+    for _ in range(first_copies):
+        phone.send(first, server)
+    challenge = await phone.wait("SIP/2.0 407")
+    to_tag = re.search(r";tag=([^;>\s]+)", challenge.get("To"))
+    assert to_tag is not None
+    ack_407 = phone.request(
+        "ACK", uri, call_id=call_id, cseq=1, to=f"{to};tag={to_tag.group(1)}",
+        branch=challenge.branch,
+    )  # fmt: skip
+    phone.send(ack_407, server)
+    credentials = phone.credentials(challenge, "INVITE", uri)
+    invite = phone.request(
+        "INVITE", uri, call_id=call_id, cseq=2, to=to, extra=credentials, body=body
+    )
+    for _ in range(copies):
+        phone.send(invite, server)
+    return invite
 
 
 async def test_callee_that_ignores_the_first_invite_and_bye(
@@ -107,33 +140,10 @@ async def test_duplicate_invites_make_one_call_and_200_is_retransmitted(
     callee = await answering(sipp, node, bob)
     phone = await _raw(raw_phones, alice)
     uri, call_id = f"sip:1002@{DOMAIN}", "dup-invite-1@127.0.0.1"
-    to = f"<{uri}>"
 
-    invite = phone.request("INVITE", uri, call_id=call_id, cseq=1, to=to, body=sdp(40002))
-    phone.send(invite, server)
-    phone.send(invite, server)
-    challenge = await phone.wait("SIP/2.0 407")
-    to_tag = re.search(r";tag=([^;>\s]+)", challenge.get("To"))
-    assert to_tag is not None
-    ack_407 = phone.request(
-        "ACK", uri, call_id=call_id, cseq=1, to=f"{to};tag={to_tag.group(1)}",
-        branch=challenge.branch,
-    )  # fmt: skip
-    phone.send(ack_407, server)
-
-    credentials = digest(
-        challenge.get("Proxy-Authenticate"),
-        method="INVITE",
-        uri=uri,
-        username=alice.account,
-        password=alice.password,
-        header="Proxy-Authorization",
+    invite = await _authenticated_invite(
+        phone, server, uri, call_id, sdp(40002), copies=2, first_copies=2
     )
-    invite = phone.request(
-        "INVITE", uri, call_id=call_id, cseq=2, to=to, extra=credentials, body=sdp(40002)
-    )
-    phone.send(invite, server)
-    phone.send(invite, server)
     await phone.wait("SIP/2.0 100", method="INVITE")
     phone.send(invite, server)  # a retransmission after the server's provisional answer
     ok = await phone.wait("SIP/2.0 200", method="INVITE")
@@ -160,36 +170,6 @@ async def test_duplicate_invites_make_one_call_and_200_is_retransmitted(
     ended = await events.wait_for(LegEnded, 2)
     assert {e.cause for e in ended} == {"NORMAL_CLEARING"}
     assert engine(node).calls == {}
-
-
-async def _authenticated_invite(
-    phone: RawPhone, server: str, uri: str, call_id: str, body: str, *, copies: int = 1
-) -> str:
-    """INVITE, 407, ACK, INVITE with credentials (sent `copies` times); that INVITE."""
-    to = f"<{uri}>"
-    phone.send(phone.request("INVITE", uri, call_id=call_id, cseq=1, to=to, body=body), server)
-    challenge = await phone.wait("SIP/2.0 407")
-    to_tag = re.search(r";tag=([^;>\s]+)", challenge.get("To"))
-    assert to_tag is not None
-    ack_407 = phone.request(
-        "ACK", uri, call_id=call_id, cseq=1, to=f"{to};tag={to_tag.group(1)}",
-        branch=challenge.branch,
-    )  # fmt: skip
-    phone.send(ack_407, server)
-    credentials = digest(
-        challenge.get("Proxy-Authenticate"),
-        method="INVITE",
-        uri=uri,
-        username=phone.user,
-        password=phone.password,
-        header="Proxy-Authorization",
-    )
-    invite = phone.request(
-        "INVITE", uri, call_id=call_id, cseq=2, to=to, extra=credentials, body=body
-    )
-    for _ in range(copies):
-        phone.send(invite, server)
-    return invite
 
 
 @pytest.mark.parametrize("transport", ["tcp", "tls"])

@@ -8,16 +8,15 @@ goes offline, and its state follows the server's `agent_status` events.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 
+from tests.api.helpers import make_token
 from tests.integration.conftest import provision
-from tests.integration.helpers import agent, answering, server_of
+from tests.integration.helpers import registered_call, ws_frame, ws_send
 from tests.support.server import RunningServer
 from tests.support.sipp import Sipp
 from tests.support.webitel import WebitelClient, WebitelRejected
@@ -28,12 +27,6 @@ AGENTS = "/api/call_center/agents"
 def endpoint(node: RunningServer) -> str:
     """What an application passes as `endpoint`: the SDK adds `/websocket`."""
     return f"{node.url}/ws"
-
-
-async def issue_token(admin: httpx.AsyncClient, user_id: str) -> str:
-    response = await admin.post(f"/api/users/{user_id}/tokens", json={"usage": "agent app"})
-    assert response.status_code == 200, response.text
-    return str(response.json()["token"])
 
 
 async def make_agent(admin: httpx.AsyncClient, user_id: str, **fields: Any) -> int:
@@ -47,7 +40,7 @@ async def test_the_sdk_agent_goes_online_pauses_and_goes_offline(
 ) -> None:
     alice = await provision(admin, "1001", name="Alice")
     agent_id = await make_agent(admin, alice.user_id, allow_channels=["call", "chat"])
-    token = await issue_token(admin, alice.user_id)
+    token = await make_token(admin, alice.user_id)
     async with WebitelClient("alice") as sdk:
         await sdk.connect(endpoint(node), token)
         session = await sdk.agent_session()  # cc_agent_session, then cc_agent_tasks
@@ -102,7 +95,7 @@ async def test_the_sdk_agent_goes_online_pauses_and_goes_offline(
 async def test_a_user_who_is_not_an_agent(node: RunningServer, admin: httpx.AsyncClient) -> None:
     """Seed 000: `try { await client.agentSession() } catch { 'this user not agent' }`."""
     bob = await provision(admin, "1002", name="Bob")
-    token = await issue_token(admin, bob.user_id)
+    token = await make_token(admin, bob.user_id)
     async with WebitelClient("bob") as sdk:
         await sdk.connect(endpoint(node), token)
         with pytest.raises(WebitelRejected) as refused:
@@ -114,53 +107,38 @@ async def test_a_user_who_is_not_an_agent(node: RunningServer, admin: httpx.Asyn
         assert await sdk.subscribe_call() == {"items": [], "calls": []}
 
 
-async def _frame(ws: Any) -> dict[str, Any]:
-    value: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
-    return value
-
-
 async def test_agent_and_call_events_share_the_users_sequence(
     node: RunningServer, admin: httpx.AsyncClient, sipp: Sipp
 ) -> None:
     alice = await provision(admin, "1001", name="Alice")
     bob = await provision(admin, "1002", name="Bob")
     bobs = await make_agent(admin, bob.user_id)
-    token = await issue_token(admin, bob.user_id)
+    token = await make_token(admin, bob.user_id)
     url = node.url.replace("http", "ws") + "/ws/websocket"
     async with websockets.connect(url) as ws:
-        await ws.send(
-            json.dumps({"seq": 1, "action": "authentication_challenge", "data": {"token": token}})
-        )
-        assert (await _frame(ws))["event"] == "hello"
-        await _frame(ws)
-        await ws.send(
-            json.dumps({"seq": 2, "action": "cc_agent_online", "data": {"agent_id": bobs}})
-        )
-        assert await _frame(ws) == {"status": "OK", "seq_reply": 2}
-        assert (await _frame(ws))["event"] == "agent_status"
+        await ws_send(ws, 1, "authentication_challenge", {"token": token})
+        assert (await ws_frame(ws))["event"] == "hello"
+        await ws_frame(ws)
+        await ws_send(ws, 2, "cc_agent_online", {"agent_id": bobs})
+        assert await ws_frame(ws) == {"status": "OK", "seq_reply": 2}
+        assert (await ws_frame(ws))["event"] == "agent_status"
 
-        callee = await answering(sipp, node, bob, duration_ms=200)
-        caller = agent(sipp, alice)
-        await caller.register(server_of(node, "udp"))
-        assert (await caller.call(server_of(node, "udp"), bob.extension, duration_ms=200)).ok
-        await callee.wait_calls(1)
-        calls = [await _frame(ws) for _ in range(4)]
+        assert (await registered_call(sipp, node, alice, bob)).ok
+        calls = [await ws_frame(ws) for _ in range(4)]
         assert [f["data"]["call"]["event"] for f in calls] == [
             "ringing",
             "active",
             "bridge",
             "hangup",
         ]
-        await ws.send(
-            json.dumps({"seq": 3, "action": "cc_agent_pause", "data": {"payload": "wrap-up"}})
-        )
-        assert await _frame(ws) == {"status": "OK", "seq_reply": 3}
-        paused = await _frame(ws)
+        await ws_send(ws, 3, "cc_agent_pause", {"payload": "wrap-up"})
+        assert await ws_frame(ws) == {"status": "OK", "seq_reply": 3}
+        paused = await ws_frame(ws)
         assert paused["event"] == "agent_status" and paused["data"]["status"] == "pause"
         assert [f["seq"] for f in calls] + [paused["seq"]] == [2, 3, 4, 5, 6]
 
-        await ws.send(json.dumps({"seq": 4, "action": "events_since", "data": {"seq": 0}}))
-        replay = (await _frame(ws))["data"]
+        await ws_send(ws, 4, "events_since", {"seq": 0})
+        replay = (await ws_frame(ws))["data"]
         assert [(item["event"], item["seq"]) for item in replay["items"]] == [
             ("agent_status", 1),
             ("call", 2),

@@ -29,8 +29,8 @@ from callboard.calls.events import LegAnswered, LegEnded, LegRinging
 from callboard.sip.location import BindingChange
 from callboard.sip.transport import TransportKind
 from tests.integration.conftest import DOMAIN, BindingLog, EventLog, Phone, provision
-from tests.integration.helpers import agent, answering, ended, server_of
-from tests.support.jssip import JsSipPhone, ha1
+from tests.integration.helpers import agent, answering, ended, register_web_phone, server_of
+from tests.support.jssip import JsSipPhone
 from tests.support.server import RunningServer
 from tests.support.sipp import Sipp
 from tests.support.webitel import WebitelClient, WebitelFailed, WebitelRejected
@@ -271,18 +271,6 @@ async def test_the_sdk_user_calls(
 
 
 # -- (c) the SDK's web phone ------------------------------------------------------------------
-
-
-async def register_web_phone(phone: JsSipPhone, node: RunningServer, who: Phone) -> None:
-    """Another web phone (the JsSIP harness), configured as the SDK configures its own."""
-    await phone.register(
-        uri=f"sip:{who.extension}@{DOMAIN}",
-        ws_url=f"wss://{node.sip_address(TransportKind.WSS)}",
-        authorization_user=who.account,
-        realm=DOMAIN,
-        ha1=ha1(who.account, DOMAIN, who.password),
-    )
-    await phone.expect("registered")
 
 
 async def test_the_web_phone_registers_and_answers(

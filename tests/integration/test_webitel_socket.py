@@ -4,36 +4,16 @@ from a real SIP call (the published SDK itself is driven in its own tests)."""
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import Any
 
 import httpx
 import pytest
 import websockets
 
-from callboard.sip.transport import TransportKind
+from tests.api.helpers import make_token
 from tests.integration.conftest import DOMAIN, provision
+from tests.integration.helpers import registered_call, registered_pair, server_of, ws_frame, ws_send
 from tests.support.server import RunningServer
 from tests.support.sipp import Sipp
-
-
-async def _token(admin: httpx.AsyncClient, user_id: str) -> str:
-    token: str = (await admin.post(f"/api/users/{user_id}/tokens", json={"usage": "ws"})).json()[
-        "token"
-    ]
-    return token
-
-
-async def _request(ws: Any, seq: int, action: str, data: dict[str, Any] | None = None) -> None:
-    frame: dict[str, Any] = {"seq": seq, "action": action}
-    if data is not None:
-        frame["data"] = data
-    await ws.send(json.dumps(frame))
-
-
-async def _frame(ws: Any) -> dict[str, Any]:
-    value: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
-    return value
 
 
 async def test_handshake_errors_and_call_events(
@@ -46,33 +26,26 @@ async def test_handshake_errors_and_call_events(
         # The client offers permessage-deflate, as browsers do; small frames are sent plain.
         assert ws.response is not None
         assert "Sec-WebSocket-Extensions" not in ws.response.headers
-        await _request(ws, 1, "subscribe_call")
-        assert (await _frame(ws))["error"]["code"] == 401
-        await _request(ws, 2, "authentication_challenge", {"token": "wrong"})
-        failed = await _frame(ws)
+        await ws_send(ws, 1, "subscribe_call")
+        assert (await ws_frame(ws))["error"]["code"] == 401
+        await ws_send(ws, 2, "authentication_challenge", {"token": "wrong"})
+        failed = await ws_frame(ws)
         assert failed["status"] == "FAIL" and failed["seq_reply"] == 2
-        await _request(
-            ws, 3, "authentication_challenge", {"token": await _token(admin, bob.user_id)}
+        await ws_send(
+            ws, 3, "authentication_challenge", {"token": await make_token(admin, bob.user_id)}
         )
-        hello = await _frame(ws)
+        hello = await ws_frame(ws)
         assert hello["event"] == "hello" and hello["data"]["session"]["user_id"] == int(bob.user_id)
-        assert await _frame(ws) == {"status": "OK", "seq_reply": 3}
-        await _request(ws, 4, "user_default_device", {"name": "webrtc"})
-        device = (await _frame(ws))["data"]
+        assert await ws_frame(ws) == {"status": "OK", "seq_reply": 3}
+        await ws_send(ws, 4, "user_default_device", {"name": "webrtc"})
+        device = (await ws_frame(ws))["data"]
         assert device["realm"] == DOMAIN and device["uri"] == f"sip:1002@{DOMAIN}"
         assert device["server"].startswith("wss://") and len(device["ha1"]) == 32
-        await _request(ws, 5, "no_such_action")
-        assert (await _frame(ws))["error"]["id"] == "api.web_socket_router.bad_action.app_error"
+        await ws_send(ws, 5, "no_such_action")
+        assert (await ws_frame(ws))["error"]["id"] == "api.web_socket_router.bad_action.app_error"
 
-        server = str(node.sip_address(TransportKind.UDP))
-        answering = await sipp.agent(bob.account, bob.password, domain=DOMAIN).answer_calls(
-            server=server, calls=1
-        )
-        caller = sipp.agent(alice.account, alice.password, domain=DOMAIN)
-        await caller.register(server)
-        assert (await caller.call(server, bob.extension, duration_ms=200)).ok
-        await answering.wait_calls(1)
-        events = [await _frame(ws) for _ in range(4)]
+        assert (await registered_call(sipp, node, alice, bob)).ok
+        events = [await ws_frame(ws) for _ in range(4)]
         names = [frame["data"]["call"]["event"] for frame in events]
         assert names == ["ringing", "active", "bridge", "hangup"]
         assert [frame["seq"] for frame in events] == [1, 2, 3, 4]
@@ -80,8 +53,8 @@ async def test_handshake_errors_and_call_events(
         assert ringing["direction"] == "inbound" and ringing["from"]["number"] == "1001"
         assert events[3]["data"]["call"]["data"] == {"cause": "NORMAL_CLEARING", "sip": 200}
         # A client that lost the connection asks for what it missed.
-        await _request(ws, 6, "events_since", {"seq": 2})
-        replay = (await _frame(ws))["data"]
+        await ws_send(ws, 6, "events_since", {"seq": 2})
+        replay = (await ws_frame(ws))["data"]
         assert [item["seq"] for item in replay["items"]] == [3, 4] and replay["last_seq"] == 4
 
 
@@ -91,55 +64,52 @@ async def test_call_control_over_the_socket(
     """Hold, unhold, DTMF and hangup sent as the SDK sends them drive the real SIP legs."""
     alice = await provision(admin, "1001", name="Alice")
     bob = await provision(admin, "1002", name="Bob")
-    server = str(node.sip_address(TransportKind.UDP))
-    answering = await sipp.agent(bob.account, bob.password, domain=DOMAIN).answer_calls(
-        server=server, calls=1
-    )
-    caller = sipp.agent(alice.account, alice.password, domain=DOMAIN)
-    await caller.register(server)
+    caller, answering = await registered_pair(sipp, node, alice, bob)
     url = node.url.replace("http", "ws") + "/ws/websocket"
     async with websockets.connect(url) as ws, websockets.connect(url) as other:
-        await _request(
-            ws, 1, "authentication_challenge", {"token": await _token(admin, bob.user_id)}
+        await ws_send(
+            ws, 1, "authentication_challenge", {"token": await make_token(admin, bob.user_id)}
         )
-        await _frame(ws)
-        await _frame(ws)
-        await _request(
-            other, 1, "authentication_challenge", {"token": await _token(admin, alice.user_id)}
+        await ws_frame(ws)
+        await ws_frame(ws)
+        await ws_send(
+            other, 1, "authentication_challenge", {"token": await make_token(admin, alice.user_id)}
         )
-        await _frame(other)
-        await _frame(other)
+        await ws_frame(other)
+        await ws_frame(other)
         # Alice waits for the far end to hang up; Bob's app will.
-        call = asyncio.create_task(caller.call(server, bob.extension, scenario="uac_passive.xml"))
-        names = [(await _frame(ws))["data"]["call"] for _ in range(3)]
+        call = asyncio.create_task(
+            caller.call(server_of(node, "udp"), bob.extension, scenario="uac_passive.xml")
+        )
+        names = [(await ws_frame(ws))["data"]["call"] for _ in range(3)]
         assert [c["event"] for c in names] == ["ringing", "active", "bridge"]
         leg = names[0]["id"]
 
-        await _request(ws, 2, "call_hold", {"id": leg, "app_id": names[0]["app_id"]})
-        assert await _frame(ws) == {"status": "OK", "seq_reply": 2}
-        assert (await _frame(ws))["data"]["call"]["event"] == "hold"
-        await _request(ws, 3, "call_unhold", {"id": leg, "app_id": names[0]["app_id"]})
-        assert await _frame(ws) == {"status": "OK", "seq_reply": 3}
-        assert (await _frame(ws))["data"]["call"]["event"] == "active"
+        await ws_send(ws, 2, "call_hold", {"id": leg, "app_id": names[0]["app_id"]})
+        assert await ws_frame(ws) == {"status": "OK", "seq_reply": 2}
+        assert (await ws_frame(ws))["data"]["call"]["event"] == "hold"
+        await ws_send(ws, 3, "call_unhold", {"id": leg, "app_id": names[0]["app_id"]})
+        assert await ws_frame(ws) == {"status": "OK", "seq_reply": 3}
+        assert (await ws_frame(ws))["data"]["call"]["event"] == "active"
 
         # Alice's leg: DTMF goes to Bob's phone; Bob may not touch Alice's leg.
-        alice_frames = [(await _frame(other))["data"]["call"] for _ in range(3)]
+        alice_frames = [(await ws_frame(other))["data"]["call"] for _ in range(3)]
         alice_leg = alice_frames[0]["id"]
-        await _request(other, 2, "call_dtmf", {"id": alice_leg, "app_id": "x", "dtmf": "7"})
-        assert await _frame(other) == {"status": "OK", "seq_reply": 2}
-        dtmf = (await _frame(other))["data"]["call"]
+        await ws_send(other, 2, "call_dtmf", {"id": alice_leg, "app_id": "x", "dtmf": "7"})
+        assert await ws_frame(other) == {"status": "OK", "seq_reply": 2}
+        dtmf = (await ws_frame(other))["data"]["call"]
         assert (dtmf["event"], dtmf["data"]) == ("dtmf", {"digit": "7"})
-        await _request(ws, 4, "call_hangup", {"id": alice_leg, "app_id": "x"})
-        assert (await _frame(ws))["error"]["code"] == 404
+        await ws_send(ws, 4, "call_hangup", {"id": alice_leg, "app_id": "x"})
+        assert (await ws_frame(ws))["error"]["code"] == 404
 
-        await _request(ws, 5, "call_hangup", {"id": leg, "app_id": names[0]["app_id"]})
-        assert await _frame(ws) == {"status": "OK", "seq_reply": 5}
-        hangup = (await _frame(ws))["data"]["call"]
+        await ws_send(ws, 5, "call_hangup", {"id": leg, "app_id": names[0]["app_id"]})
+        assert await ws_frame(ws) == {"status": "OK", "seq_reply": 5}
+        hangup = (await ws_frame(ws))["data"]["call"]
         assert hangup["event"] == "hangup" and hangup["data"]["cause"] == "NORMAL_CLEARING"
         assert (await call).ok
         await answering.wait_calls(1)
-        await _request(ws, 6, "call_hold", {"id": leg, "app_id": "x"})
-        assert (await _frame(ws))["error"]["id"] == "app.call.not_found"
+        await ws_send(ws, 6, "call_hold", {"id": leg, "app_id": "x"})
+        assert (await ws_frame(ws))["error"]["id"] == "app.call.not_found"
 
 
 async def test_revoked_token_closes_its_socket(
@@ -149,12 +119,12 @@ async def test_revoked_token_closes_its_socket(
     created = (await admin.post(f"/api/users/{bob.user_id}/tokens", json={"usage": "ws"})).json()
     url = node.url.replace("http", "ws") + "/ws/websocket"
     async with websockets.connect(url) as ws:
-        await _request(ws, 1, "authentication_challenge", {"token": created["token"]})
-        assert (await _frame(ws))["event"] == "hello"
-        await _frame(ws)
+        await ws_send(ws, 1, "authentication_challenge", {"token": created["token"]})
+        assert (await ws_frame(ws))["event"] == "hello"
+        await ws_frame(ws)
         revoked = await admin.delete(f"/api/users/{bob.user_id}/tokens/{created['id']}")
         assert revoked.status_code == 200
-        error = await _frame(ws)
+        error = await ws_frame(ws)
         assert error["event"] == "error" and error["data"]["error"]["id"] == "app.session.revoked"
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
@@ -170,35 +140,32 @@ async def test_every_tab_of_a_user_gets_every_event(
     the sockets that get it.)"""
     alice = await provision(admin, "1001", name="Alice")
     bob = await provision(admin, "1002", name="Bob")
-    server = str(node.sip_address(TransportKind.UDP))
-    answering = await sipp.agent(bob.account, bob.password, domain=DOMAIN).answer_calls(
-        server=server, calls=1
-    )
-    caller = sipp.agent(alice.account, alice.password, domain=DOMAIN)
-    await caller.register(server)
-    token = await _token(admin, bob.user_id)
+    caller, answering = await registered_pair(sipp, node, alice, bob)
+    token = await make_token(admin, bob.user_id)
     url = node.url.replace("http", "ws") + "/ws/websocket"
     async with websockets.connect(url) as tab, websockets.connect(url) as other:
         for socket in (tab, other):
-            await _request(socket, 1, "authentication_challenge", {"token": token})
-            assert (await _frame(socket))["event"] == "hello"
-            assert await _frame(socket) == {"status": "OK", "seq_reply": 1}
-        call = asyncio.create_task(caller.call(server, bob.extension, scenario="uac_passive.xml"))
-        first = [await _frame(tab) for _ in range(3)]
+            await ws_send(socket, 1, "authentication_challenge", {"token": token})
+            assert (await ws_frame(socket))["event"] == "hello"
+            assert await ws_frame(socket) == {"status": "OK", "seq_reply": 1}
+        call = asyncio.create_task(
+            caller.call(server_of(node, "udp"), bob.extension, scenario="uac_passive.xml")
+        )
+        first = [await ws_frame(tab) for _ in range(3)]
         assert [f["data"]["call"]["event"] for f in first] == ["ringing", "active", "bridge"]
-        assert [await _frame(other) for _ in range(3)] == first
+        assert [await ws_frame(other) for _ in range(3)] == first
         leg = first[0]["data"]["call"]["id"]
 
-        await _request(tab, 2, "call_hold", {"id": leg, "app_id": "x"})
-        assert await _frame(tab) == {"status": "OK", "seq_reply": 2}
-        held = await _frame(tab)
+        await ws_send(tab, 2, "call_hold", {"id": leg, "app_id": "x"})
+        assert await ws_frame(tab) == {"status": "OK", "seq_reply": 2}
+        held = await ws_frame(tab)
         assert held["data"]["call"]["event"] == "hold" and held["seq"] == 4
-        assert await _frame(other) == held
+        assert await ws_frame(other) == held
 
-        await _request(other, 2, "call_hangup", {"id": leg, "app_id": "x"})
-        assert await _frame(other) == {"status": "OK", "seq_reply": 2}
-        hangup = await _frame(other)
+        await ws_send(other, 2, "call_hangup", {"id": leg, "app_id": "x"})
+        assert await ws_frame(other) == {"status": "OK", "seq_reply": 2}
+        hangup = await ws_frame(other)
         assert hangup["data"]["call"]["event"] == "hangup" and hangup["seq"] == 5
-        assert await _frame(tab) == hangup
+        assert await ws_frame(tab) == hangup
         assert (await call).ok
         await answering.wait_calls(1)

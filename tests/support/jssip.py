@@ -25,31 +25,25 @@ they are missing, `JsSipUnavailable` says so. These tests fail, they never skip.
 
 from __future__ import annotations
 
-import asyncio
-import atexit
-import collections
-import contextlib
-import functools
 import hashlib
-import itertools
-import json
-import os
-import shutil
-import signal
-import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
+
+from tests.support.nodeproc import (
+    Event,
+    NodeProcess,
+    NodeUnavailable,
+    installed_version,
+    node_binary,
+)
 
 HARNESS_DIR = Path(__file__).resolve().parent / "jssip"
 SCRIPT = HARNESS_DIR / "phone.cjs"
 JSSIP_VERSION = "3.13.8"
 
-Event = dict[str, Any]
 
-
-class JsSipUnavailable(RuntimeError):
+class JsSipUnavailable(NodeUnavailable):
     """Node, or the harness's npm modules, are missing. Install them; never skip."""
 
 
@@ -63,26 +57,15 @@ def ha1(account: str, realm: str, password: str) -> str:
     return hashlib.md5(f"{account}:{realm}:{password}".encode()).hexdigest()  # noqa: S324
 
 
-def node_binary() -> str:
-    path = shutil.which("node")
-    if path is None:
-        raise JsSipUnavailable(
-            "`node` was not found on PATH. The JsSIP tests run JsSIP in Node 20 or newer; "
-            "install Node, then `bash scripts/install-test-deps.sh`."
-        )
-    return path
-
-
 def check_installed() -> None:
     """Raise JsSipUnavailable unless node and jssip (the pinned version) are installed."""
-    node_binary()
-    package = HARNESS_DIR / "node_modules" / "jssip" / "package.json"
-    if not package.is_file():
+    node_binary(JsSipUnavailable)
+    version = installed_version(HARNESS_DIR, "jssip")
+    if version is None:
         raise JsSipUnavailable(
-            f"{package.parent} is missing: run `bash scripts/install-test-deps.sh` "
-            "(it runs `npm ci --prefix tests/support/jssip`)."
+            f"{HARNESS_DIR / 'node_modules' / 'jssip'} is missing: run "
+            "`bash scripts/install-test-deps.sh` (it runs `npm ci --prefix tests/support/jssip`)."
         )
-    version = json.loads(package.read_text()).get("version")
     if version != JSSIP_VERSION:
         raise JsSipUnavailable(
             f"jssip {version} is installed, the harness pins {JSSIP_VERSION}: run "
@@ -90,27 +73,13 @@ def check_installed() -> None:
         )
 
 
-@functools.cache
-def _node_major() -> int:
-    out = subprocess.run(
-        [node_binary(), "--version"], capture_output=True, text=True, timeout=10, check=True
-    ).stdout
-    return int(out.strip().lstrip("v").split(".")[0])
-
-
-_live: dict[int, asyncio.subprocess.Process] = {}
-
-
-@atexit.register
-def _kill_leftovers() -> None:
-    for pid, process in list(_live.items()):
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-
-
-class JsSipPhone:
+class JsSipPhone(NodeProcess):
     """One JsSIP UA in its own Node process. See the module documentation."""
+
+    script = SCRIPT
+    label = "JsSIP phone"
+    failure_class = JsSipFailed
+    stderr_title = "stderr (JsSIP debug log, tail)"
 
     def __init__(
         self,
@@ -128,210 +97,33 @@ class JsSipPhone:
             debug: JsSIP's debug log (every SIP message) to stderr, kept for reports.
             timeout: default seconds `expect()` and commands wait.
         """
-        self.name = name
-        self.insecure_tls = insecure_tls
-        self.debug = debug
-        self.timeout = timeout
-        self.events: list[Event] = []
-        self._taken: set[int] = set()
-        self._changed = asyncio.Event()
-        self._replies: dict[int, asyncio.Future[Event]] = {}
-        self._ids = itertools.count(1)
-        self._process: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._stderr_task: asyncio.Task[None] | None = None
-        self._stderr: collections.deque[str] = collections.deque(maxlen=400)
-        self._noise: list[str] = []
+        super().__init__(name, insecure_tls=insecure_tls, debug=debug, timeout=timeout)
 
-    # -- life cycle ------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.kill()
-
-    async def start(self) -> None:
+    def check_installed(self) -> None:
         check_installed()
-        env = dict(os.environ)
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
         if self.debug:
             env["DEBUG"] = "JsSIP:*"
-            env["DEBUG_COLORS"] = "0"
-        if self.insecure_tls:
-            env["NODE_TLS_REJECT_UNAUTHORIZED"] = "0"
-        args = [node_binary()]
-        if _node_major() < 22:
-            args.append("--experimental-websocket")
-        args += ["--no-warnings", str(SCRIPT)]
-        process = await asyncio.create_subprocess_exec(
-            *args,
-            cwd=HARNESS_DIR,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            start_new_session=True,
-            limit=4 * 1024 * 1024,
-        )
-        self._process = process
-        _live[process.pid] = process
-        self._reader = asyncio.create_task(self._read_stdout())
-        self._stderr_task = asyncio.create_task(self._read_stderr())
-        ready = await self.expect("ready")
+        return env
+
+    def check_ready(self, ready: Event) -> None:
         if ready.get("jssip") != JSSIP_VERSION:
             raise JsSipFailed(
                 f"{self.name}: JsSIP {ready.get('jssip')} loaded, not {JSSIP_VERSION}"
             )
 
-    @property
-    def pid(self) -> int:
-        assert self._process is not None
-        return self._process.pid
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.returncode is None
-
-    async def kill(self) -> None:
-        """SIGKILL the Node process (its WebSocket drops like a closed browser tab's)."""
-        process = self._process
-        if process is None:
-            return
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
-        _live.pop(process.pid, None)
-        for task in (self._reader, self._stderr_task):
-            if task is not None:
-                await task
-        if process.stdin is not None:
-            process.stdin.close()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                await process.stdin.wait_closed()
-
     async def stop(self) -> None:
         """Stop the UA cleanly (JsSIP un-registers and closes its WebSocket), then end."""
         await self.command("stop")
-        assert self._process is not None
-        try:
-            await asyncio.wait_for(self._process.wait(), self.timeout)
-        finally:
-            await self.kill()
-
-    # -- reading ---------------------------------------------------------------------------
-
-    async def _read_stdout(self) -> None:
-        assert self._process is not None and self._process.stdout is not None
-        stream = self._process.stdout
-        while line := await stream.readline():
-            text = line.decode(errors="replace").strip()
-            if not text:
-                continue
-            try:
-                event = json.loads(text)
-            except json.JSONDecodeError:
-                self._noise.append(text)
-                continue
-            if not isinstance(event, dict):
-                self._noise.append(text)
-                continue
-            if event.get("event") == "reply":
-                future = self._replies.pop(event.get("id") or 0, None)
-                if future is not None and not future.done():
-                    future.set_result(event)
-                continue
-            self.events.append(event)
-            self._changed.set()
-        # The process is gone: wake everyone up so they can see it.
-        for future in self._replies.values():
-            if not future.done():
-                future.set_exception(self._failure("the Node process exited"))
-        self._replies.clear()
-        self._changed.set()
-
-    async def _read_stderr(self) -> None:
-        assert self._process is not None and self._process.stderr is not None
-        stream = self._process.stderr
-        while line := await stream.readline():
-            self._stderr.append(line.decode(errors="replace").rstrip())
-
-    def _failure(self, what: str) -> JsSipFailed:
-        returncode = self._process.returncode if self._process is not None else None
-        events = "\n".join(
-            f"  {'*' if i in self._taken else ' '} {json.dumps(e)[:600]}"
-            for i, e in enumerate(self.events)
-        )
-        parts = [
-            f"JsSIP phone {self.name}: {what}",
-            f"process: {'running' if returncode is None else f'exited with {returncode}'}",
-            f"events (* = already expected):\n{events or '  (none)'}",
-        ]
-        if self._noise:
-            parts.append("other stdout:\n" + "\n".join(self._noise[-20:]))
-        if self._stderr:
-            parts.append("stderr (JsSIP debug log, tail):\n" + "\n".join(self._stderr))
-        return JsSipFailed("\n".join(parts))
-
-    # -- events ----------------------------------------------------------------------------
-
-    def find(self, name: str, **fields: Any) -> list[Event]:
-        """Every event so far with this name and these field values."""
-        return [e for e in self.events if e.get("event") == name and _matches(e, fields)]
-
-    async def expect(self, name: str, *, within: float | None = None, **fields: Any) -> Event:
-        """The first event `name` with these field values not returned before; waits for
-        it up to `within` seconds. Raises JsSipFailed on timeout or if Node exits."""
-        limit = self.timeout if within is None else within
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit
-        while True:
-            for index, event in enumerate(self.events):
-                if index in self._taken or event.get("event") != name:
-                    continue
-                if _matches(event, fields):
-                    self._taken.add(index)
-                    return event
-            if not self.running and (self._reader is None or self._reader.done()):
-                raise self._failure(f"exited while waiting for {name} {fields or ''}")
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise self._failure(f"no {name} {fields or ''} within {limit:g} s")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
-
-    async def expect_none(self, name: str, **fields: Any) -> None:
-        """Fail if an event `name` with these fields was seen (no wait)."""
-        found = self.find(name, **fields)
-        if found:
-            raise self._failure(f"unexpected {name}: {found}")
+        await self.wait_exit()
 
     # -- commands --------------------------------------------------------------------------
 
     async def command(self, cmd: str, *, within: float | None = None, **args: Any) -> Event:
         """Send one command and return its reply; JsSipFailed if it failed."""
-        process = self._process
-        if process is None or process.stdin is None or process.returncode is not None:
-            raise self._failure(f"cannot send {cmd}: the process is not running")
-        request_id = next(self._ids)
-        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-        self._replies[request_id] = future
-        line = json.dumps({"id": request_id, "cmd": cmd, **args}) + "\n"
-        process.stdin.write(line.encode())
-        await process.stdin.drain()
-        limit = self.timeout if within is None else within
-        try:
-            reply = await asyncio.wait_for(future, limit)
-        except TimeoutError:
-            self._replies.pop(request_id, None)
-            raise self._failure(f"no reply to {cmd} within {limit:g} s") from None
+        reply = await self.request(cmd, within=within, **args)
         if not reply.get("ok"):
             raise self._failure(f"{cmd} failed: {reply.get('error')}")
         return reply
@@ -416,7 +208,3 @@ class JsSipPhone:
 
 def _session(session: str | None) -> dict[str, Any]:
     return {} if session is None else {"session": session}
-
-
-def _matches(event: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
-    return all(event.get(key) == value for key, value in fields.items())

@@ -1,5 +1,6 @@
 """A real Callboard node on free ports, inside the test's event loop: HTTP and, when the
-settings ask for it, SIP on UDP, TCP, TLS, WS and WSS."""
+settings ask for it, SIP on UDP, TCP, TLS, WS and WSS; `node_settings()` are the usual
+settings of such a node, `admin_client()` its root administrator's HTTP client."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+import httpx
 import uvicorn
 
 from callboard.api.app import create_app
@@ -17,6 +21,9 @@ from callboard.runtime import Runtime
 from callboard.server import http_config
 from callboard.sip.transport import Address, TransportKind
 from callboard.telephony import Telephony
+
+#: The domain every test node makes on its first start.
+DOMAIN = "callboard.lo"
 
 
 @dataclass
@@ -62,3 +69,31 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
         if telephony is not None:
             await telephony.stop()
         await runtime.db.close()
+
+
+def node_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """A test node: SQLite in `data_dir`, the domain `DOMAIN` without demo users, and SIP
+    on 127.0.0.1 with every listener on a free port. `overrides` change any setting
+    (`None` turns a listener off)."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": f"sqlite+aiosqlite:///{data_dir / 'callboard.db'}",
+        "domain": DOMAIN,
+        "demo": False,
+        "sip_host": "127.0.0.1",
+        "sip_udp_port": 0,
+        "sip_tcp_port": 0,
+        "sip_tls_port": 0,
+        "sip_ws_port": 0,
+        "sip_wss_port": 0,
+        "sip_provider_port": 0,
+    }
+    return Settings(**(values | overrides))
+
+
+@contextlib.asynccontextmanager
+async def admin_client(node: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of `node` that presents the root administrator's token."""
+    headers = {"X-Webitel-Access": node.root.admin_token}
+    async with httpx.AsyncClient(base_url=node.url, headers=headers, timeout=30) as client:
+        yield client

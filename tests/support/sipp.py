@@ -52,14 +52,12 @@ command or a global timeout without any successful call, 99 normal exit without 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import collections
 import contextlib
 import csv
 import functools
 import io
 import itertools
-import os
 import re
 import shutil
 import signal
@@ -71,6 +69,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal, TypedDict, Unpack
+
+from tests.support import leftovers
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "sip" / "scenarios"
 LOCALHOST = "127.0.0.1"
@@ -534,17 +534,6 @@ class StartOptions(TypedDict, total=False):
 
 # --------------------------------------------------------------------------- processes
 
-_live: dict[int, asyncio.subprocess.Process] = {}
-
-
-@atexit.register
-def _kill_leftovers() -> None:
-    """Last resort if a test run dies without its `Sipp` block cleaning up."""
-    for pid, process in list(_live.items()):
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
 
 class SippProcess:
     """A SIPp process started by `Sipp.start()`."""
@@ -667,7 +656,7 @@ class SippProcess:
         if self._result is None:
             for output in self._outputs:
                 output.close()
-            _live.pop(self.pid, None)
+            leftovers.forget(self.pid)
             code = self._process.returncode
             self._result = self._build_result(code if code is not None else -1)
         return self._result
@@ -883,7 +872,7 @@ class Sipp:
                 stderr=stderr,
                 start_new_session=True,
             )
-            _live[proc.pid] = proc
+            leftovers.track(proc)
             process = SippProcess(
                 options, command, files, proc, [stdout, stderr], local_port, media_port
             )

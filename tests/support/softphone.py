@@ -28,13 +28,10 @@ the one used for calls.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -42,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
+from tests.support import leftovers
 from tests.support.sipp import LOCALHOST, free_port
 
 Transport = Literal["udp", "tcp", "tls"]
@@ -112,17 +110,6 @@ class SoftphoneEvent:
             param=text("param"),
             raw=data,
         )
-
-
-_live: dict[int, asyncio.subprocess.Process] = {}
-
-
-@atexit.register
-def _kill_leftovers() -> None:
-    for pid, process in list(_live.items()):
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 def _config(
@@ -233,7 +220,7 @@ class Softphone:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        _live[self._process.pid] = self._process
+        leftovers.track(self._process)
         deadline = time.monotonic() + within
         while True:
             try:
@@ -272,7 +259,7 @@ class Softphone:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._read_task
         if process is not None:
-            _live.pop(process.pid, None)
+            leftovers.forget(process.pid)
         for output in self._outputs:
             output.close()
         self._outputs = []

@@ -38,31 +38,29 @@ a last resort).
 from __future__ import annotations
 
 import asyncio
-import atexit
-import collections
-import contextlib
-import functools
-import itertools
 import json
-import os
-import shutil
-import signal
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any
+
+from tests.support.nodeproc import (
+    Event,
+    NodeProcess,
+    NodeUnavailable,
+    installed_version,
+    node_binary,
+    node_major,
+)
 
 HARNESS_DIR = Path(__file__).resolve().parent / "webitel"
 SCRIPT = HARNESS_DIR / "client.mjs"
-WEBRTC_STUB = HARNESS_DIR.parent / "jssip" / "phone.cjs"
+WEBRTC_STUB = HARNESS_DIR.parent / "webrtc-stub.cjs"
 SDK_VERSION = "26.4.29"
 AXIOS_VERSION = "1.21.1"
 
-Event = dict[str, Any]
 
-
-class WebitelUnavailable(RuntimeError):
+class WebitelUnavailable(NodeUnavailable):
     """Node, or the harness's npm modules, are missing. Install them; never skip."""
 
 
@@ -81,32 +79,14 @@ class WebitelRejected(WebitelFailed):
         self.stage = stage
 
 
-def node_binary() -> str:
-    path = shutil.which("node")
-    if path is None:
-        raise WebitelUnavailable(
-            "`node` was not found on PATH. The webitel-sdk tests run the SDK in Node 20 or "
-            "newer; install Node, then `bash scripts/install-test-deps.sh`."
-        )
-    return path
-
-
-def _installed_version(package: str) -> str | None:
-    manifest = HARNESS_DIR / "node_modules" / package / "package.json"
-    if not manifest.is_file():
-        return None
-    version = json.loads(manifest.read_text()).get("version")
-    return str(version) if version is not None else None
-
-
 def check_installed() -> None:
     """Raise WebitelUnavailable unless node, the pinned webitel-sdk and axios, and the
-    WebRTC stub (tests/support/jssip/phone.cjs) are there."""
-    node_binary()
-    if _node_major() < 20:
+    WebRTC stub (tests/support/webrtc-stub.cjs) are there."""
+    node_binary(WebitelUnavailable)
+    if node_major() < 20:
         raise WebitelUnavailable("the webitel-sdk tests need Node.js 20 or newer")
     for package, pinned in (("webitel-sdk", SDK_VERSION), ("axios", AXIOS_VERSION)):
-        version = _installed_version(package)
+        version = installed_version(HARNESS_DIR, package)
         if version != pinned:
             found = "missing" if version is None else f"{version} is installed"
             raise WebitelUnavailable(
@@ -118,27 +98,17 @@ def check_installed() -> None:
         raise WebitelUnavailable(f"{WEBRTC_STUB} (the WebRTC stub of the web phone) is missing")
 
 
-@functools.cache
-def _node_major() -> int:
-    out = subprocess.run(
-        [node_binary(), "--version"], capture_output=True, text=True, timeout=10, check=True
-    ).stdout
-    return int(out.strip().lstrip("v").split(".")[0])
-
-
-_live: dict[int, asyncio.subprocess.Process] = {}
-
-
-@atexit.register
-def _kill_leftovers() -> None:
-    for pid, process in list(_live.items()):
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-
-
-class WebitelClient:
+class WebitelClient(NodeProcess):
     """One webitel-sdk `Client` in its own Node process. See the module documentation."""
+
+    script = SCRIPT
+    label = "webitel-sdk client"
+    failure_class = WebitelFailed
+    stderr_title = "stderr (the SDK's and JsSIP's log, tail)"
+    stderr_kept = 300
+    stderr_shown = 120
+    event_width = 700
+    no_reply_hint = " (the SDK waits for ever for a server reply: was the request answered?)"
 
     def __init__(
         self,
@@ -156,27 +126,21 @@ class WebitelClient:
             debug: the SDK's debug log (every frame received) and JsSIP's to stderr.
             timeout: default seconds `expect()` and commands wait.
         """
-        self.name = name
-        self.insecure_tls = insecure_tls
-        self.debug = debug
-        self.timeout = timeout
-        self.events: list[Event] = []
+        super().__init__(name, insecure_tls=insecure_tls, debug=debug, timeout=timeout)
         self.versions: Event = {}
-        self._taken: set[int] = set()
-        self._changed = asyncio.Event()
-        self._replies: dict[int, asyncio.Future[Event]] = {}
-        self._ids = itertools.count(1)
-        self._process: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._stderr_task: asyncio.Task[None] | None = None
-        self._stderr: collections.deque[str] = collections.deque(maxlen=300)
-        self._noise: list[str] = []
 
-    # -- life cycle ------------------------------------------------------------------------
+    def check_installed(self) -> None:
+        check_installed()
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
+    def check_ready(self, ready: Event) -> None:
+        self.versions = ready
+        if ready.get("sdk") != SDK_VERSION:
+            raise self._failure(f"webitel-sdk {ready.get('sdk')} loaded, not {SDK_VERSION}")
+
+    def check_events(self, name: str) -> None:
+        """While waiting for anything but "error", an uncaught SDK error fails at once."""
+        if name != "error":
+            self.assert_no_errors()
 
     async def __aexit__(
         self,
@@ -187,120 +151,6 @@ class WebitelClient:
         await self.kill()
         if exc_type is None:
             self.assert_no_errors()
-
-    async def start(self) -> None:
-        check_installed()
-        env = dict(os.environ)
-        env.pop("NODE_TLS_REJECT_UNAUTHORIZED", None)
-        if self.debug:
-            env["DEBUG_COLORS"] = "0"
-        if self.insecure_tls:
-            env["NODE_TLS_REJECT_UNAUTHORIZED"] = "0"
-        args = [node_binary()]
-        if _node_major() < 22:
-            args.append("--experimental-websocket")
-        args += ["--no-warnings", str(SCRIPT)]
-        process = await asyncio.create_subprocess_exec(
-            *args,
-            cwd=HARNESS_DIR,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            start_new_session=True,
-            limit=4 * 1024 * 1024,
-        )
-        self._process = process
-        _live[process.pid] = process
-        self._reader = asyncio.create_task(self._read_stdout())
-        self._stderr_task = asyncio.create_task(self._read_stderr())
-        self.versions = await self.expect("ready")
-        if self.versions.get("sdk") != SDK_VERSION:
-            raise self._failure(f"webitel-sdk {self.versions.get('sdk')} loaded, not {SDK_VERSION}")
-
-    @property
-    def pid(self) -> int:
-        assert self._process is not None
-        return self._process.pid
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.returncode is None
-
-    async def kill(self) -> None:
-        """SIGKILL the Node process (its sockets drop like a closed browser tab's)."""
-        process = self._process
-        if process is None:
-            return
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
-        _live.pop(process.pid, None)
-        for task in (self._reader, self._stderr_task):
-            if task is not None:
-                await task
-        if process.stdin is not None:
-            process.stdin.close()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                await process.stdin.wait_closed()
-
-    # -- reading ---------------------------------------------------------------------------
-
-    async def _read_stdout(self) -> None:
-        assert self._process is not None and self._process.stdout is not None
-        stream = self._process.stdout
-        while line := await stream.readline():
-            text = line.decode(errors="replace").strip()
-            if not text:
-                continue
-            try:
-                event = json.loads(text)
-            except json.JSONDecodeError:
-                self._noise.append(text)
-                continue
-            if not isinstance(event, dict):
-                self._noise.append(text)
-                continue
-            if event.get("event") == "reply":
-                future = self._replies.pop(event.get("id") or 0, None)
-                if future is not None and not future.done():
-                    future.set_result(event)
-                continue
-            self.events.append(event)
-            self._changed.set()
-        for future in self._replies.values():
-            if not future.done():
-                future.set_exception(self._failure("the Node process exited"))
-        self._replies.clear()
-        self._changed.set()
-
-    async def _read_stderr(self) -> None:
-        assert self._process is not None and self._process.stderr is not None
-        stream = self._process.stderr
-        while line := await stream.readline():
-            self._stderr.append(line.decode(errors="replace").rstrip())
-
-    def _failure(self, what: str) -> WebitelFailed:
-        return WebitelFailed(self._report(what))
-
-    def _report(self, what: str) -> str:
-        returncode = self._process.returncode if self._process is not None else None
-        events = "\n".join(
-            f"  {'*' if i in self._taken else ' '} {json.dumps(e)[:700]}"
-            for i, e in enumerate(self.events)
-        )
-        parts = [
-            f"webitel-sdk client {self.name}: {what}",
-            f"process: {'running' if returncode is None else f'exited with {returncode}'}",
-            f"events (* = already expected):\n{events or '  (none)'}",
-        ]
-        if self._noise:
-            parts.append("other stdout:\n" + "\n".join(self._noise[-20:]))
-        if self._stderr:
-            tail = list(self._stderr)[-120:]
-            parts.append("stderr (the SDK's and JsSIP's log, tail):\n" + "\n".join(tail))
-        return "\n".join(parts)
 
     # -- events ----------------------------------------------------------------------------
 
@@ -325,10 +175,6 @@ class WebitelClient:
                 "exception):\n" + "\n".join(_error_text(e) for e in untaken)
             )
 
-    def find(self, name: str, **fields: Any) -> list[Event]:
-        """Every event so far with this name and these field values."""
-        return [e for e in self.events if e.get("event") == name and _matches(e, fields)]
-
     def calls(self, call_id: str | None = None) -> list[Event]:
         """The `call` events so far (of one call, if given), in order."""
         return [e for e in self.find("call") if call_id in (None, e.get("id"))]
@@ -336,31 +182,6 @@ class WebitelClient:
     def actions(self, call_id: str) -> list[str]:
         """The actions the subscribeCall handler got for one call, in order."""
         return [str(e["action"]) for e in self.calls(call_id)]
-
-    async def expect(self, name: str, *, within: float | None = None, **fields: Any) -> Event:
-        """The first event `name` with these field values not returned before; waits for
-        it up to `within` seconds. Raises WebitelFailed on timeout, if Node exits, or as
-        soon as the SDK threw where nobody caught it (unless `name` is "error")."""
-        limit = self.timeout if within is None else within
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit
-        while True:
-            for index, event in enumerate(self.events):
-                if index in self._taken or event.get("event") != name:
-                    continue
-                if _matches(event, fields):
-                    self._taken.add(index)
-                    return event
-            if name != "error":
-                self.assert_no_errors()
-            if not self.running and (self._reader is None or self._reader.done()):
-                raise self._failure(f"exited while waiting for {name} {fields or ''}")
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise self._failure(f"no {name} {fields or ''} within {limit:g} s")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
 
     async def expect_call(
         self, action: str, call_id: str | None = None, *, within: float | None = None
@@ -376,24 +197,7 @@ class WebitelClient:
     async def command(self, cmd: str, *, within: float | None = None, **args: Any) -> Event:
         """Send one command and return its reply's fields. A rejected promise raises
         WebitelRejected (with what the SDK rejected with), anything else WebitelFailed."""
-        process = self._process
-        if process is None or process.stdin is None or process.returncode is not None:
-            raise self._failure(f"cannot send {cmd}: the process is not running")
-        request_id = next(self._ids)
-        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-        self._replies[request_id] = future
-        line = json.dumps({"id": request_id, "cmd": cmd, **args}) + "\n"
-        process.stdin.write(line.encode())
-        await process.stdin.drain()
-        limit = self.timeout if within is None else within
-        try:
-            reply = await asyncio.wait_for(future, limit)
-        except TimeoutError:
-            self._replies.pop(request_id, None)
-            raise self._failure(
-                f"no reply to {cmd} within {limit:g} s (the SDK waits for ever for a "
-                "server reply: was the request answered?)"
-            ) from None
+        reply = await self.request(cmd, within=within, **args)
         if not reply.get("ok"):
             error = reply.get("error") or {}
             stage = reply.get("stage")
@@ -560,7 +364,3 @@ def _error_text(event: Mapping[str, Any]) -> str:
     error = event.get("error") or {}
     text = error.get("stack") or error.get("message") or json.dumps(error.get("raw"))
     return f"  {event.get('kind')}: {text}"
-
-
-def _matches(event: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
-    return all(event.get(key) == value for key, value in fields.items())

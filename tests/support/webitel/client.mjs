@@ -11,10 +11,9 @@
  * THE WEB PHONE'S MEDIA IS STUBBED. With `registerWebDevice: true` the SDK starts its
  * JsSIP phone; Node has no WebRTC, so before the Client exists this driver installs the
  * same honest WebRTC stub the JsSIP harness uses (RTCPeerConnection that writes and reads
- * WebRTC-looking SDP and never sends a packet, getUserMedia with fake tracks). It is
- * taken verbatim from tests/support/jssip/phone.cjs (the section between STUB_START and
- * STUB_END below), so both harnesses fake WebRTC identically. What the tests prove is the
- * signalling: REGISTER, INVITE with X-Webitel-Uuid, 200 OK/ACK, INFO, BYE as the SDK's
+ * WebRTC-looking SDP and never sends a packet, getUserMedia with fake tracks): both
+ * import tests/support/webrtc-stub.cjs, so they fake WebRTC identically. What the tests
+ * prove is the signalling: REGISTER, INVITE with X-Webitel-Uuid, 200 OK/ACK, INFO, BYE as the SDK's
  * JsSIP does them. Real media is Chromium's business, in other tests.
  *
  * Run: node --experimental-websocket client.mjs   (Node 20; Node 22+ has WebSocket)
@@ -77,13 +76,13 @@
  * server's error object as is), which is then in `raw`.
  */
 
-import crypto from 'node:crypto';
-import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import readline from 'node:readline';
 import util from 'node:util';
 
 import { Client } from 'webitel-sdk';
+
+import { installWebRtcStub } from '../webrtc-stub.cjs';
 
 const require = createRequire(import.meta.url);
 const SDK_VERSION = require('webitel-sdk/package.json').version;
@@ -163,35 +162,6 @@ globalThis.WebSocket = class WatchedWebSocket extends NativeWebSocket {
     );
   }
 };
-
-// ---------------------------------------------------------------------------------------
-// The WebRTC stub, shared with the JsSIP harness
-
-const STUB_FILE = new URL('../jssip/phone.cjs', import.meta.url);
-const STUB_START = '// The WebRTC stub.';
-const STUB_END = '// JsSIP is loaded after the globals';
-
-let stubInstalled = false;
-
-function installWebRtcStub() {
-  if (stubInstalled) return;
-  const text = fs.readFileSync(STUB_FILE, 'utf8');
-  const start = text.indexOf(STUB_START);
-  const end = text.indexOf(STUB_END);
-  if (start < 0 || end < start) {
-    throw new Error(
-      `${STUB_FILE.pathname}: cannot find the WebRTC stub between "${STUB_START}" and ` +
-        `"${STUB_END}" (did phone.cjs change? keep the markers, or move the stub to a module)`,
-    );
-  }
-  // It defines the stub classes and installs window, RTCPeerConnection,
-  // RTCSessionDescription, MediaStream and navigator.mediaDevices on globalThis.
-  new Function('crypto', `'use strict';\n${text.slice(start, end)}`)(crypto);
-  if (typeof globalThis.RTCPeerConnection !== 'function') {
-    throw new Error('the WebRTC stub did not install RTCPeerConnection');
-  }
-  stubInstalled = true;
-}
 
 // ---------------------------------------------------------------------------------------
 // What the tests see of the SDK's objects
