@@ -4,11 +4,14 @@ from a real SIP call (the published SDK itself is driven in its own tests)."""
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import httpx
 import pytest
 import websockets
 
+from callboard.calls.events import Direction, LegRinging, Party, PartyKind
+from callboard.compat.webitel import socket as webitel_socket
 from tests.api.helpers import make_token
 from tests.integration.conftest import DOMAIN, provision
 from tests.integration.helpers import registered_call, registered_pair, server_of, ws_frame, ws_send
@@ -169,3 +172,71 @@ async def test_every_tab_of_a_user_gets_every_event(
         assert await ws_frame(tab) == hangup
         assert (await call).ok
         await answering.wait_calls(1)
+
+
+async def test_a_client_that_stops_reading_is_dropped_and_the_others_get_everything(
+    node: RunningServer, admin: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frozen tab (it stops reading, so its TCP window and the server's send buffer
+    fill) is dropped once QUEUE_LIMIT frames wait for it: publishing never waits for it,
+    the server closes its connection, and a healthy tab of the same user gets every
+    event, in order."""
+    monkeypatch.setattr(webitel_socket, "QUEUE_LIMIT", 20)
+    bob = await provision(admin, "1002", name="Bob")
+    token = await make_token(admin, bob.user_id)
+    url = node.url.replace("http", "ws") + "/ws/websocket"
+    host, port = node.url.removeprefix("http://").split(":")
+    frozen_socket = socket.socket()
+    frozen_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    frozen_socket.connect((host, int(port)))
+    count, note = 1000, "x" * 16_000  # 16 MB: more than any send and receive buffers
+    async with (
+        websockets.connect(url, sock=frozen_socket, max_queue=1) as frozen,
+        websockets.connect(url, max_size=None) as healthy,
+    ):
+        for ws in (frozen, healthy):
+            await ws_send(ws, 1, "authentication_challenge", {"token": token})
+            assert (await ws_frame(ws))["event"] == "hello"
+            assert await ws_frame(ws) == {"status": "OK", "seq_reply": 1}
+
+        async def read_all() -> list[int]:
+            seqs: list[int] = []
+            while len(seqs) < count:
+                frame = await ws_frame(healthy)
+                assert frame["data"]["call"]["data"]["payload"]["note"] == note
+                seqs.append(frame["seq"])
+            return seqs
+
+        reading = asyncio.create_task(read_all())
+        for n in range(count):
+            node.runtime.hub.publish(int(bob.user_id), _ringing(int(bob.user_id), n, note))
+            if n % 10 == 9:
+                await asyncio.sleep(0.005)  # the writers run between bursts
+        assert await reading == list(range(1, count + 1))
+
+        got = 0
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(frozen.recv(), 10)
+                got += 1
+        # Closed by the server, without waiting to flush a close frame to a client that
+        # does not read (the connection is cut), or with 1011 if that frame got through.
+        assert closed.value.rcvd is None or closed.value.rcvd.code == 1011
+        assert got < count
+
+
+def _ringing(user_id: int, n: int, note: str) -> LegRinging:
+    bob = Party("1002", "Bob", PartyKind.USER, user_id)
+    return LegRinging(
+        leg_id=f"leg-{n}",
+        call_id=f"call-{n}",
+        domain_id=1,
+        user_id=user_id,
+        timestamp=n,
+        direction=Direction.INBOUND,
+        caller=Party("1001", "Alice"),
+        callee=bob,
+        destination="1002",
+        sip_call_id=f"sip-{n}",
+        variables={"note": note},
+    )

@@ -36,15 +36,15 @@ from callboard.directory.principal import Principal
 from callboard.directory.tokens import TokensRevoked
 from callboard.errors import AppError, InvalidInput, LicenseRequired, Unauthenticated
 from callboard.realtime.hub import UserEvent
+from callboard.realtime.outbox import Outbox
 from callboard.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 AUTH_TIMEOUT = 20.0
 PING_INTERVAL_MS = 30_000
+#: Frames a socket may have waiting before its client counts as too slow and is dropped.
 QUEUE_LIMIT = 2000
-#: Put on the outbox to close the socket after what is queued: the session was revoked.
-REVOKED = "\x00revoked"
 
 Handler = Callable[["WebitelSession", dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
@@ -92,8 +92,8 @@ class WebitelSession:
         self.runtime = runtime
         self.sock_id = f"sock-{secrets.token_hex(8)}"
         self.principal: Principal | None = None
-        self._outbox: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_LIMIT)
-        self._closing = False
+        self._outbox = Outbox(QUEUE_LIMIT)
+        self._writer_task: asyncio.Task[None] | None = None
         #: Events raised while a request is handled wait for its reply: the reply first,
         #: then what it caused, as the Webitel engine does.
         self._held: list[str] | None = None
@@ -108,31 +108,27 @@ class WebitelSession:
         return self._put_text(_encode(frame))
 
     def _put_text(self, text: str) -> bool:
-        if self._closing:
-            return False
-        try:
-            self._outbox.put_nowait(text)
-        except asyncio.QueueFull:
-            log.warning("webitel socket %s: client too slow, disconnecting", self.sock_id)
-            self._close_soon()
-            return False
-        return True
+        if self._outbox.put(text):
+            return True
+        if self._outbox.closing is None:
+            log.warning("webitel socket %s: client too slow, dropping it", self.sock_id)
+            self._drop()
+        return False
 
-    def _close_soon(self) -> None:
-        self._closing = True
-        with contextlib.suppress(asyncio.QueueFull):
-            self._outbox.put_nowait(None)
+    def _drop(self) -> None:
+        """Let a client that fell behind go: its frames are dropped and the writer, which
+        may be stuck in a send the client does not read, is cancelled; `run` then ends
+        and the connection with it. Nothing waits for the client."""
+        self._outbox.close(1011, "too slow", flush=False)
+        if self._writer_task is not None:
+            self._writer_task.cancel()
 
     async def _writer(self) -> None:
-        while True:
-            text = await self._outbox.get()
-            if text is None:
-                await self.websocket.close(code=1011)
-                return
-            if text is REVOKED:
-                await self.websocket.close(code=4001, reason="session revoked")
-                return
+        while (text := await self._outbox.get()) is not None:
             await self.websocket.send_text(text)
+        assert self._outbox.closing is not None
+        code, reason = self._outbox.closing
+        await self.websocket.close(code=code, reason=reason)
 
     def _on_revoked(self, event: TokensRevoked) -> None:
         """The token this socket authenticated with was revoked: the session is over."""
@@ -147,9 +143,7 @@ class WebitelSession:
                     "seq": 0,
                 }
             )
-            self._closing = True
-            with contextlib.suppress(asyncio.QueueFull):
-                self._outbox.put_nowait(REVOKED)
+            self._outbox.close(4001, "session revoked")
 
     def _on_user_event(self, numbered: UserEvent) -> bool:
         text = _LAST_FRAME.text(numbered, self.runtime.node_id)
@@ -164,22 +158,28 @@ class WebitelSession:
 
     async def run(self) -> None:
         await self.websocket.accept()
-        writer = asyncio.create_task(self._writer())
+        writer = self._writer_task = asyncio.create_task(self._writer())
+        reader = asyncio.create_task(self._read())
         try:
-            await asyncio.wait_for(self._authenticate_first(), AUTH_TIMEOUT)
-            while not self._closing:
-                await self._handle(await self.websocket.receive_text())
-        except (TimeoutError, WebSocketDisconnect):
-            pass
+            # The reader ends when the client goes; the writer when the socket is closed
+            # from here (revoked, dropped, or a failed send).
+            await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
         finally:
             if self.principal is not None:
                 self.runtime.hub.unsubscribe(self.principal.user_id, self._on_user_event)
                 self._unsubscribe_revoked()
             for cleanup in self.cleanups.values():
                 cleanup()
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+            for task in (reader, writer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _read(self) -> None:
+        with contextlib.suppress(TimeoutError, WebSocketDisconnect):
+            await asyncio.wait_for(self._authenticate_first(), AUTH_TIMEOUT)
+            while self._outbox.closing is None:
+                await self._handle(await self.websocket.receive_text())
 
     async def _authenticate_first(self) -> None:
         while self.principal is None:
