@@ -939,9 +939,15 @@ class Call:
     # -- sending ---------------------------------------------------------------------------
 
     def _send_ack(self, leg: Leg, dialog: Dialog, invite: SipRequest, body: bytes = b"") -> None:
-        ack = dialog.create_ack(invite, body=body, content_type=SDP if body else None)
+        credentials = ack_credentials(invite)
+        ack = dialog.create_ack_for(
+            invite.cseq.number,
+            body=body,
+            content_type=SDP if body else None,
+            headers=credentials,
+        )
         if dialog is leg.dialog:
-            leg.acked = (invite.cseq.number, ack_credentials(invite), body)
+            leg.acked = (invite.cseq.number, credentials, body)
         self.engine.endpoint.send_ack(ack, flow=_flow_of(dialog))
 
     def _send_bye(self, dialog: Dialog, headers: tuple[tuple[str, str], ...] = ()) -> None:

@@ -372,9 +372,11 @@ class Dialog:
 
 
 def ack_credentials(invite: SipRequest) -> tuple[tuple[str, str], ...]:
-    """The credentials of ``invite`` that its ACK repeats (§13.2.2.4)."""
-    return tuple(
-        (name, value)
-        for name in ("Authorization", "Proxy-Authorization")
-        for value in invite.headers.lines(name)
-    )
+    """The credentials of ``invite`` that its ACK repeats (§13.2.2.4); most INVITEs a
+    B2BUA sends carry none, and this runs for every ACK."""
+    headers = invite.headers
+    found: tuple[tuple[str, str], ...] = ()
+    for name in ("Authorization", "Proxy-Authorization"):
+        if name in headers:
+            found += tuple((name, value) for value in headers.lines(name))
+    return found
