@@ -345,8 +345,9 @@ class Call:
         transaction = fork.transaction
         flow = transaction.flow if transaction is not None else None
         if leg.dialog is not None and leg.dialog.id.remote_tag == response.to_tag:
-            # A retransmitted 2xx: acknowledge it again.
-            self._send_ack(leg, leg.dialog, fork.request)
+            # A retransmitted 2xx: the same ACK again, answer and all; none yet while the
+            # ACK waits for an answer from the other side (a late offer, a click-to-call).
+            self.retransmitted_2xx(leg, response)
             return
         dialog = Dialog.from_uac(fork.request, response, flow=flow)
         if fork.done or leg is not self.pending or leg.ended or self.ended:

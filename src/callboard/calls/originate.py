@@ -53,7 +53,7 @@ from callboard.calls.call import Call, CallState, CallStateError
 from callboard.calls.causes import HangupCause, cause_from_sip, sip_status_of
 from callboard.calls.directory import UserInfo
 from callboard.calls.events import Direction, LegAnswered, Party
-from callboard.calls.legs import Fork, Leg, LegState, OutboundLeg, new_id
+from callboard.calls.legs import Leg, LegState, OutboundLeg, new_id
 from callboard.calls.routing import Route, media_of
 from callboard.calls.sdp import MediaKind, inspect, rejecting_answer
 from callboard.clock import now_ms
@@ -223,18 +223,6 @@ class ClickToCall(Call):
         self._ring_timer = self.engine.loop.call_later(
             self.options.user_timeout, self._ring_timeout, leg
         )
-
-    def _fork_answered(self, leg: OutboundLeg, fork: Fork, response: SipResponse) -> None:
-        """The user's 2xx again: ACK it again only once the ACK carries the answer (the
-        base call would ACK it at once, without one)."""
-        if (
-            leg is self.user_leg
-            and leg.dialog is not None
-            and leg.dialog.id.remote_tag == response.to_tag
-        ):
-            self.retransmitted_2xx(leg, response)
-            return
-        super()._fork_answered(leg, fork, response)
 
     def _answered(
         self, leg: OutboundLeg, dialog: Dialog, invite: SipRequest, response: SipResponse

@@ -95,7 +95,7 @@ test('after a connection loss it reconnects and replays what it missed, each eve
   await until(() => c.connection === 'reconnecting', 'reconnecting');
   // Meanwhile the call is answered, held and ended, with a skipped number among them.
   server.emit('leg-1', 'active');
-  server.skip();
+  server.advanceSeq();
   server.emit('leg-1', 'hold');
   server.emit('leg-1', 'hangup', { cause: 'NORMAL_CLEARING', sip: 200 });
   await assert.rejects(c.calls[0]!.hold(), (error: CallboardError) => error.id === 'sdk.not_connected');

@@ -95,7 +95,7 @@ export class FakeServer {
   }
 
   /** A seq used by an event clients never see (it has no name for them). */
-  skip(): void {
+  advanceSeq(): void {
     this.seq += 1;
   }
 
